@@ -1,0 +1,185 @@
+"""The context a workflow receives: descriptor factories plus per-context state.
+
+Responsibility: ``Context`` is what ``@durable.workflow`` functions get as
+``ctx``.  Its methods only *build* descriptors (``ctx.step(...)``,
+``ctx.wait(...)``); nothing happens until the workflow yields or awaits the
+descriptor.  It also owns the state the interpreter keeps per context: the id
+prefix and counter (protocol.md §4.1), the reporting parent (§4.5) and the
+replay status that silences the logger (§6.2, §6.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+import attrs
+
+from durable.config import Duration, StepConfig, as_duration
+from durable.core._ids import operation_id
+from durable.core._logger import LoggerHolder, ReplaySafeLogger
+from durable.errors import ValidationError
+from durable.ops import LoggerLike, Step, StepContext, StepFunction, Wait
+
+__all__ = ["Context"]
+
+T = TypeVar("T")
+
+
+class Context:
+    """The durable context of a workflow (or of a child context or branch).
+
+    Build operations with its methods and ``yield`` (or ``await``) them::
+
+        @durable.workflow
+        def process(event, ctx):
+            receipt = yield ctx.step(send_receipt, name="receipt")
+            yield ctx.wait(Duration.from_minutes(5), name="cool-off")
+            ctx.logger.info("done")        # silent while replaying
+            return receipt
+    """
+
+    __slots__ = (
+        "_counter",
+        "_execution_arn",
+        "_holder",
+        "_logger",
+        "_next",
+        "_parent_id",
+        "_prefix",
+        "replaying",
+    )
+
+    def __init__(
+        self,
+        *,
+        prefix: str | None,
+        parent_id: str | None,
+        replaying: bool,
+        holder: LoggerHolder,
+        execution_arn: str,
+    ) -> None:
+        self._prefix = prefix
+        self._parent_id = parent_id
+        self._counter = 0
+        self._next: str | None = None  # the next id, when already computed
+        self.replaying = replaying
+        self._holder = holder
+        self._execution_arn = execution_arn
+        self._logger: ReplaySafeLogger | None = None
+
+    # -- operations ---------------------------------------------------------
+
+    @overload
+    def step(
+        self,
+        fn: Step[T],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Step[T]: ...
+
+    @overload
+    def step(
+        self,
+        fn: Callable[[StepContext], T],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Step[T]: ...
+
+    def step(
+        self,
+        fn: Step[T] | Callable[[StepContext], T],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Step[T]:
+        """A step that runs ``fn(step_context)``.
+
+        ``fn`` may also be a step built by a ``@durable.step`` function
+        (``ctx.step(charge(order_id), name="charge-again")``), whose name and
+        config are kept unless given here.  A plain function or lambda has no
+        name unless ``name`` is given (as in the reference SDK).
+        """
+        if isinstance(fn, Step):
+            return attrs.evolve(
+                fn,
+                name=name if name is not None else fn.name,
+                config=config if config is not None else fn.config,
+            )
+        if isinstance(fn, StepFunction):
+            built: Step[T] = fn()
+            return attrs.evolve(
+                built,
+                name=name if name is not None else built.name,
+                config=config if config is not None else built.config,
+            )
+        if not callable(fn):
+            raise ValidationError(f"ctx.step needs a callable, got {fn!r}")
+        return Step(fn=fn, name=name, config=config)
+
+    def wait(self, duration: Duration | int, name: str | None = None) -> Wait:
+        """A durable pause of ``duration`` (a ``Duration`` or whole seconds, at least 1)."""
+        seconds = as_duration(duration, what=f"wait {name!r} duration").seconds
+        return Wait(seconds=seconds, name=name)
+
+    # -- logging and introspection -------------------------------------------
+
+    @property
+    def logger(self) -> ReplaySafeLogger:
+        """A logger that stays silent while this context replays."""
+        logger = self._logger
+        if logger is None:
+            extra: dict[str, Any] = {"executionArn": self._execution_arn}
+            if self._parent_id:
+                extra["parentId"] = self._parent_id
+            logger = self._logger = ReplaySafeLogger(self._holder, extra, self.is_replaying)
+        return logger
+
+    def set_logger(self, logger: LoggerLike) -> None:
+        """Send this invocation's log calls to ``logger`` (any object with the
+        stdlib ``Logger`` methods, e.g. aws-lambda-powertools' ``Logger``)."""
+        for method in ("debug", "info", "warning", "error", "exception"):
+            if not callable(getattr(logger, method, None)):
+                raise ValidationError(f"set_logger: {logger!r} has no {method}() method")
+        self._holder.logger = logger
+
+    def is_replaying(self) -> bool:
+        """True while this context re-reads operations already in the log."""
+        return self.replaying
+
+    @property
+    def execution_arn(self) -> str:
+        return self._execution_arn
+
+    @property
+    def operation_id(self) -> str | None:
+        """Id of the operation that owns this context (``None`` for the root)."""
+        return self._prefix
+
+    @property
+    def parent_id(self) -> str | None:
+        """The ``ParentId`` operations of this context report."""
+        return self._parent_id
+
+    # -- interpreter side ----------------------------------------------------
+
+    def _allocate(self) -> str:
+        self._counter += 1
+        nxt = self._next
+        if nxt is not None:
+            self._next = None
+            return nxt
+        return operation_id(self._prefix, self._counter)
+
+    def _peek_next_id(self) -> str:
+        nxt = self._next
+        if nxt is None:
+            nxt = self._next = operation_id(self._prefix, self._counter + 1)
+        return nxt
+
+    @property
+    def _position(self) -> int:
+        return self._counter
+
+    def __repr__(self) -> str:
+        where = "root" if self._prefix is None else f"child of {self._prefix[:12]}..."
+        return f"<durable.Context {where}, {self._counter} operations>"

@@ -1,0 +1,462 @@
+"""The interpreter: replays a workflow against its checkpoint log, events in, actions out.
+
+Responsibility: drive the user's generator or coroutine, allocate an id for
+every descriptor it yields, match it against the log, and turn what must
+happen next into actions for the shell.  It never sleeps, reads the clock,
+runs a step body or talks to a service: time arrives as ``now``, randomness
+as ``random``, step outcomes through ``step_finished`` and the service's
+answers through ``checkpointed``.  A test can drive it with plain lists.
+
+Theory of operation
+-------------------
+A *task* is one line of execution: an explicit stack of frames, never
+recursion.  A *user frame* is the workflow's generator (or coroutine) with its
+``Context``; an *operation frame* is a handler's process (see
+``_handlers``).  The loop in ``_drive`` sends an outcome into the top frame
+and looks at what comes out:
+
+* a user frame yields a descriptor -> allocate its id, check its identity
+  against the log, and call its handler, which either answers at once (the
+  outcome goes straight back into the same frame) or returns a process that
+  is pushed on the stack;
+* an operation frame yields a request -> a non-blocking ``Emit`` becomes a
+  ``Checkpoint`` action and the frame continues; a blocking ``Emit``, a
+  ``RunBody`` or a ``Park`` parks the task until the shell reports back;
+* a frame returns or raises -> it is popped and its outcome is delivered to
+  the frame below; when the stack empties the task is done.
+
+When the root task is done the interpreter emits ``Finish``.  When nothing
+can progress without the service (every task parked) it closes the
+generators, which unwinds them with ``GeneratorExit``, an exception user
+``except Exception`` blocks cannot catch, and emits ``Suspend``.
+
+After an internal error (a bug, or a ``BaseException`` such as
+``KeyboardInterrupt`` escaping user code) the interpreter refuses every
+further call.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from durable.core._actions import (
+    Action,
+    Checkpoint,
+    Failure,
+    Finish,
+    Outcome,
+    RunStep,
+    Suspend,
+    Value,
+)
+from durable.core._context import Context
+from durable.core._handlers import HANDLERS, Emit, Park, RunBody
+from durable.core._log import identity_mismatch
+from durable.core._logger import LoggerHolder
+from durable.errors import UsageError
+from durable.model import TERMINAL_STATUSES, Operation, OperationType
+from durable.ops import Descriptor, LoggerLike
+
+__all__ = ["Replay", "Workflow"]
+
+#: A workflow function: ``(event, ctx)`` returning a generator, a coroutine,
+#: or (for a workflow without operations) a plain value.
+Workflow = Callable[[Any, Context], Any]
+
+_STEP = OperationType.STEP
+_EXECUTION = OperationType.EXECUTION
+#: What a frame is sent when it starts or resumes with nothing to report.
+_RESUME = None
+
+
+class _State(enum.Enum):
+    RUNNABLE = "runnable"
+    WAITING_BODY = "waiting for a step body"
+    WAITING_CHECKPOINT = "waiting for a checkpoint"
+    PARKED = "parked"
+    DONE = "done"
+
+
+class _Frame:
+    __slots__ = ("ctx", "gen", "op_id", "record")
+
+    def __init__(self, gen: Any, ctx: Context, op_id: str | None, record: Operation | None) -> None:
+        self.gen = gen
+        self.ctx = ctx
+        self.op_id = op_id  # None for a user frame
+        self.record = record
+
+
+class _Task:
+    __slots__ = ("inbox", "outcome", "reason", "resume_at", "stack", "state")
+
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+        self.inbox: Outcome | None = _RESUME
+        self.state = _State.RUNNABLE
+        self.resume_at: datetime | None = None
+        self.reason = ""
+        self.outcome: Outcome | None = None
+
+
+def _midpoint() -> float:
+    return 0.5
+
+
+def _default_logger() -> LoggerLike:
+    import logging
+
+    return logging.getLogger("durable")
+
+
+class Replay:
+    """Replay ``workflow`` for one invocation.
+
+    Args:
+        workflow: ``(event, ctx) -> generator | coroutine | value``.
+        input: the decoded input of the execution (the ``event`` argument).
+        log: the operations the service holds for this execution; the
+            EXECUTION operation may be among them.
+        now: the service time at the start of the invocation.
+        execution_arn: used for the logger's ``executionArn`` and the
+            serializers' context.
+        random: source of uniform floats in [0, 1) for retry jitter; the
+            midpoint 0.5 when omitted.
+        logger: where the replay-safe logger sends records; the stdlib
+            ``logging.getLogger("durable")`` when omitted.
+
+    Drive it with ``next_actions``, ``step_finished`` and ``checkpointed``
+    until ``next_actions`` returns ``Finish`` or ``Suspend``.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        input: Any,
+        log: Iterable[Operation] | Mapping[str, Operation],
+        now: datetime,
+        *,
+        execution_arn: str = "",
+        random: Callable[[], float] | None = None,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        if not callable(workflow):
+            raise UsageError(f"workflow must be callable, got {workflow!r}")
+        operations = log.values() if isinstance(log, Mapping) else log
+        self.log: dict[str, Operation] = {op.id: op for op in operations}
+        self.now = now
+        self.execution_arn = execution_arn
+        self.random = random if random is not None else _midpoint
+        self._workflow = workflow
+        self._input = input
+        self._holder = LoggerHolder(logger if logger is not None else _default_logger())
+        replaying = any(op.type is not _EXECUTION for op in self.log.values())
+        self.root_context = Context(
+            prefix=None,
+            parent_id=None,
+            replaying=replaying,
+            holder=self._holder,
+            execution_arn=execution_arn,
+        )
+        self._root = _Task()
+        self._tasks: list[_Task] = [self._root]
+        self._started = False
+        self._ended = False
+        self._broken: BaseException | None = None
+        self._actions: list[Action] = []
+        self._body_waiters: dict[str, _Task] = {}
+
+    # -- the contract ---------------------------------------------------------
+
+    def next_actions(self) -> list[Action]:
+        """Run the workflow as far as it can go and return what the shell must do.
+
+        Returns an empty list while step bodies or blocking checkpoints are
+        outstanding and nothing else can run.  The last action of an
+        invocation is ``Finish`` or ``Suspend``; after it, further calls
+        return ``[]``.
+        """
+        self._check_usable()
+        if self._ended:
+            return []
+        try:
+            if not self._started:
+                self._started = True
+                self._start_root()
+            for task in self._tasks:
+                if task.state is _State.RUNNABLE:
+                    self._drive(task)
+            self._conclude()
+        except BaseException as exc:
+            self._broken = exc
+            raise
+        actions = self._actions
+        self._actions = []
+        return actions
+
+    def step_finished(self, op_id: str, outcome: Outcome) -> None:
+        """Report that the body of step ``op_id`` (from a ``RunStep``) returned or raised."""
+        self._check_usable()
+        if not isinstance(outcome, Value | Failure):
+            raise UsageError(f"step_finished needs a Value or a Failure, got {outcome!r}")
+        task = self._body_waiters.pop(op_id, None)
+        if task is None:
+            raise UsageError(f"step_finished({op_id!r}): no step body of that id is running")
+        task.inbox = outcome
+        task.state = _State.RUNNABLE
+
+    def checkpointed(self, updated_operations: Sequence[Operation], now: datetime) -> None:
+        """Report that every ``Checkpoint`` emitted so far was accepted.
+
+        ``updated_operations`` is what the service returned (its
+        ``NewExecutionState``, all pages); each replaces the interpreter's
+        copy with the same id.  Lines of execution waiting on a blocking
+        checkpoint continue.
+        """
+        self._check_usable()
+        log = self.log
+        for op in updated_operations:
+            log[op.id] = op
+        self.now = now
+        for task in self._tasks:
+            if task.state is _State.WAITING_CHECKPOINT:
+                task.inbox = _RESUME
+                task.state = _State.RUNNABLE
+
+    # -- introspection ---------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once ``Finish`` or ``Suspend`` has been emitted."""
+        return self._ended
+
+    @property
+    def running_steps(self) -> frozenset[str]:
+        """Ids of the steps whose bodies the shell has been asked to run."""
+        return frozenset(self._body_waiters)
+
+    # -- the machinery -----------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise UsageError(
+                f"this Replay stopped after an internal error ({self._broken!r}); "
+                "start a new one from the checkpoint log"
+            ) from self._broken
+
+    def _start_root(self) -> None:
+        task = self._root
+        ctx = self.root_context
+        try:
+            result = self._workflow(self._input, ctx)
+        except Exception as exc:  # the workflow raised before its first yield
+            self._finish_task(task, Failure(exc))
+            return
+        if isinstance(result, types.GeneratorType | types.CoroutineType) or (
+            hasattr(result, "send") and hasattr(result, "throw") and hasattr(result, "close")
+        ):
+            task.stack.append(_Frame(result, ctx, None, None))
+            return
+        if isinstance(result, Descriptor):
+            self._finish_task(
+                task,
+                Failure(
+                    UsageError(
+                        f"workflow {_name_of(self._workflow)} returned {result!r} instead of "
+                        "yielding it; write `yield ctx.step(...)` (or `await` in an async "
+                        "workflow) so the operation runs"
+                    )
+                ),
+            )
+            return
+        self._finish_task(task, Value(result))
+
+    def _finish_task(self, task: _Task, outcome: Outcome) -> None:
+        task.state = _State.DONE
+        task.outcome = outcome
+
+    def _drive(self, task: _Task) -> None:
+        """Run ``task`` until it parks or its stack empties."""
+        stack = task.stack
+        outcome: Outcome | None = task.inbox
+        actions = self._actions
+        log = self.log
+        while True:
+            frame = stack[-1]
+            gen = frame.gen
+            try:
+                if outcome is None:
+                    request = gen.send(None)
+                elif frame.op_id is not None:
+                    # Operation processes receive outcomes as data.
+                    request = gen.send(outcome)
+                elif type(outcome) is Value:
+                    request = gen.send(outcome.value)
+                else:
+                    assert isinstance(outcome, Failure)
+                    request = gen.throw(outcome.error)
+            except StopIteration as stop:
+                stack.pop()
+                if frame.op_id is None:
+                    outcome = Value(stop.value)
+                else:
+                    outcome = stop.value
+                    _after_operation(frame.ctx, frame.record, log)
+                if not stack:
+                    self._finish_task(task, outcome)
+                    return
+                continue
+            except Exception as exc:
+                stack.pop()
+                if frame.op_id is not None:
+                    _after_operation(frame.ctx, frame.record, log)
+                outcome = Failure(exc)
+                if not stack:
+                    self._finish_task(task, outcome)
+                    return
+                continue
+
+            if frame.op_id is None:
+                # The workflow yielded: start an operation.
+                ctx = frame.ctx
+                handler = HANDLERS.get(type(request))
+                if handler is None:
+                    outcome = Failure(_not_a_descriptor(request, self._workflow))
+                    continue
+                op_id = ctx._allocate()
+                record = log.get(op_id)
+                if record is not None:
+                    mismatch = identity_mismatch(
+                        record,
+                        op_id=op_id,
+                        op_type=request.op_type,
+                        sub_type=request.sub_type,
+                        name=request.name,
+                        parent_id=ctx.parent_id,
+                        position=ctx._position,
+                        context_id=ctx.operation_id,
+                    )
+                    if mismatch is not None:
+                        outcome = Failure(mismatch)
+                        continue
+                if ctx.replaying and (
+                    record is None
+                    or (record.type is _STEP and record.status not in TERMINAL_STATUSES)
+                ):
+                    ctx.replaying = False
+                answer = handler(self, ctx, op_id, request, record)
+                if type(answer) is Value or type(answer) is Failure:
+                    _after_operation(ctx, record, log)
+                    outcome = answer
+                else:
+                    stack.append(_Frame(answer, ctx, op_id, record))
+                    outcome = _RESUME
+                continue
+
+            # An operation process asked the interpreter for something.
+            kind = type(request)
+            if kind is Emit:
+                actions.append(Checkpoint(updates=(request.update,), blocking=request.blocking))
+                if request.blocking:
+                    task.state = _State.WAITING_CHECKPOINT
+                    return
+                outcome = _RESUME
+            elif kind is RunBody:
+                actions.append(
+                    RunStep(
+                        op_id=request.op_id,
+                        call=request.call,
+                        attempt=request.attempt,
+                        step_context=request.step_context,
+                        name=request.name,
+                    )
+                )
+                self._body_waiters[request.op_id] = task
+                task.state = _State.WAITING_BODY
+                return
+            elif kind is Park:
+                task.state = _State.PARKED
+                task.resume_at = request.resume_at
+                task.reason = request.reason
+                return
+            else:  # pragma: no cover - handlers only yield the three requests
+                raise AssertionError(f"unknown internal request {request!r}")
+
+    def _conclude(self) -> None:
+        root = self._root
+        if root.state is _State.DONE:
+            assert root.outcome is not None
+            self._ended = True
+            self._actions.append(Finish(outcome=root.outcome))
+            return
+        if any(t.state is not _State.PARKED for t in self._tasks):
+            return
+        # Everything waits for the service: unwind the generators and end the invocation.
+        failure = self._close_all()
+        self._ended = True
+        if failure is not None:
+            self._actions.append(Finish(outcome=failure))
+            return
+        due = [t.resume_at for t in self._tasks if t.resume_at is not None]
+        reasons = "; ".join(t.reason for t in self._tasks if t.reason)
+        self._actions.append(Suspend(reason=reasons, resume_at=min(due) if due else None))
+
+    def _close_all(self) -> Failure | None:
+        """Close every frame, innermost first. A workflow that refuses to
+        stop (it yields again after ``GeneratorExit``) or raises while
+        unwinding makes the execution fail with that error."""
+        failure: Failure | None = None
+        for task in self._tasks:
+            stack = task.stack
+            while stack:
+                frame = stack.pop()
+                try:
+                    frame.gen.close()
+                except RuntimeError as exc:
+                    if failure is None and "ignored GeneratorExit" in str(exc):
+                        failure = Failure(
+                            UsageError(
+                                f"workflow {_name_of(self._workflow)} kept running after it was "
+                                f"suspended ({task.reason}); do not catch GeneratorExit or "
+                                "BaseException around durable operations"
+                            )
+                        )
+                    elif failure is None:
+                        failure = Failure(exc)
+                except Exception as exc:
+                    if failure is None:
+                        failure = Failure(exc)
+        return failure
+
+
+def _after_operation(ctx: Context, record: Operation | None, log: Mapping[str, Operation]) -> None:
+    """Leave replay mode at the resume point or the replay boundary (protocol.md §6.2)."""
+    if not ctx.replaying:
+        return
+    if (
+        record is not None and record.status not in TERMINAL_STATUSES and record.type is not _STEP
+    ) or ctx._peek_next_id() not in log:
+        ctx.replaying = False
+
+
+def _name_of(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _not_a_descriptor(obj: object, workflow: Any) -> UsageError:
+    hint = ""
+    if hasattr(obj, "_asyncio_future_blocking"):
+        hint = (
+            "; a durable workflow can only await durable operations, not asyncio "
+            "or other event-loop awaitables"
+        )
+    elif obj is None:
+        hint = "; a bare `yield` or `await` of None is not an operation"
+    return UsageError(
+        f"workflow {_name_of(workflow)} yielded {obj!r}, which is not a durable operation "
+        f"(expected ctx.step(...), ctx.wait(...) or a @durable.step call){hint}"
+    )
