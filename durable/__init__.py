@@ -1,0 +1,97 @@
+"""durable: AWS Lambda durable functions as generators and coroutines.
+
+Write a workflow as a generator that yields operations (or an ``async def``
+that awaits them); a pure interpreter replays it against the checkpoint log::
+
+    import durable
+    from durable import Duration
+
+    @durable.step
+    def charge(step_ctx, order_id: str, amount: float) -> dict:
+        ...
+
+    @durable.workflow
+    def process_order(event, ctx):
+        payment = yield charge(event["order_id"], event["amount"])
+        yield ctx.wait(Duration.from_seconds(30), name="cool-off")
+        return {"status": "done", "payment": payment}
+
+Run it locally with ``durable.testing.run(process_order, {...})``.
+
+``import durable`` loads neither boto3 nor cattrs.
+"""
+
+from durable._workflow import DurableWorkflow, workflow
+from durable.config import Duration, StepConfig, StepSemantics
+from durable.core import Context
+from durable.errors import (
+    CallbackError,
+    ChildContextError,
+    DurableError,
+    DurableOperationError,
+    ExecutionError,
+    InvocationError,
+    InvokeError,
+    NonDeterminismError,
+    SerDesError,
+    StepError,
+    UsageError,
+    ValidationError,
+)
+from durable.model import (
+    ErrorObject,
+    ExecutionStatus,
+    InvocationStatus,
+    OperationStatus,
+    OperationType,
+)
+from durable.ops import Step, StepContext, StepFunction, Wait, step
+from durable.retries import (
+    JitterStrategy,
+    LinearRetryStrategyConfig,
+    RetryDecision,
+    RetryPresets,
+    RetryStrategyConfig,
+    create_linear_retry_strategy,
+    create_retry_strategy,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallbackError",
+    "ChildContextError",
+    "Context",
+    "DurableError",
+    "DurableOperationError",
+    "DurableWorkflow",
+    "Duration",
+    "ErrorObject",
+    "ExecutionError",
+    "ExecutionStatus",
+    "InvocationError",
+    "InvocationStatus",
+    "InvokeError",
+    "JitterStrategy",
+    "LinearRetryStrategyConfig",
+    "NonDeterminismError",
+    "OperationStatus",
+    "OperationType",
+    "RetryDecision",
+    "RetryPresets",
+    "RetryStrategyConfig",
+    "SerDesError",
+    "Step",
+    "StepConfig",
+    "StepContext",
+    "StepError",
+    "StepFunction",
+    "StepSemantics",
+    "UsageError",
+    "ValidationError",
+    "Wait",
+    "create_linear_retry_strategy",
+    "create_retry_strategy",
+    "step",
+    "workflow",
+]

@@ -1,0 +1,440 @@
+"""The shell around the interpreter: one invocation, from state to output envelope.
+
+Responsibility: everything an invocation does besides deciding: load the
+whole execution state (paging, protocol.md §1.3), decode the input (§1.4),
+pump ``Replay`` (run step bodies, send checkpoints through the batcher, hand
+the service's answers back), and turn the workflow's end into the output
+envelope (§1.5-§1.8).  It talks to the service only through the ``Service``
+protocol below, so the same code runs against the in-memory service of
+``durable.testing`` and against the boto3 client of the Lambda adapter.  It
+never imports boto3 or cattrs.
+
+Checkpoint batching (§3.4): non-blocking updates wait in a FIFO queue; a
+blocking update flushes the whole queue at once, in as few requests as the
+limits allow (250 updates, 768,000 bytes of JSON per request).  There is no
+timer: nothing waits for a batch to fill, and a step whose SUCCEED must be
+confirmed is sent the moment it is ready, together with whatever is queued.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from durable.core import Checkpoint, Failure, Finish, Replay, RunStep, Suspend, Value, Workflow
+from durable.errors import (
+    CheckpointError,
+    ExecutionError,
+    GetExecutionStateError,
+    InvocationError,
+    ServiceApiError,
+    ServiceProtocolError,
+)
+from durable.model import CheckpointOutput as CheckpointOutput
+from durable.model import (
+    ErrorObject,
+    InvocationInput,
+    InvocationOutput,
+    InvocationStatus,
+    Operation,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+    StatePage,
+)
+from durable.ops import LoggerLike
+
+__all__ = [
+    "LAMBDA_RESPONSE_SIZE_LIMIT",
+    "MAX_REQUEST_BYTES",
+    "MAX_UPDATES_PER_REQUEST",
+    "CheckpointBatcher",
+    "Service",
+    "run_invocation",
+]
+
+#: 6 MiB minus 50 bytes for the envelope (protocol.md §1.6).
+LAMBDA_RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
+MAX_UPDATES_PER_REQUEST = 250
+MAX_REQUEST_BYTES = 768_000
+STATE_PAGE_SIZE = 1000
+
+
+class Service(Protocol):
+    """The durable-execution API, as the runtime needs it.
+
+    Implementations raise ``ServiceApiError`` (or its subclasses) for failed
+    calls, with ``retryable`` set as protocol.md §3.5 classifies the error.
+    """
+
+    def checkpoint(
+        self, execution_arn: str, checkpoint_token: str, updates: Sequence[OperationUpdate]
+    ) -> CheckpointOutput: ...
+
+    def get_execution_state(
+        self, execution_arn: str, checkpoint_token: str, marker: str, max_items: int = 1000
+    ) -> StatePage: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_len(text: str | None) -> int:
+    return 0 if text is None else len(json.dumps(text))
+
+
+def _error_size(error: ErrorObject | None) -> int:
+    if error is None:
+        return 0
+    size = 60 + _json_len(error.message) + _json_len(error.type) + _json_len(error.data)
+    for line in error.stack_trace or ():
+        size += _json_len(line) + 2
+    return size
+
+
+#: Room for member names, enum values, numbers and punctuation of one update.
+_UPDATE_OVERHEAD = 420
+
+
+def update_size(update: OperationUpdate) -> int:
+    """An upper bound of the JSON size of ``update`` in bytes, close to exact.
+
+    Payloads are measured as JSON string literals (escapes included), so a
+    request assembled from these sizes never exceeds ``MAX_REQUEST_BYTES``.
+    """
+    size = _UPDATE_OVERHEAD + len(update.id) + len(update.parent_id or "")
+    size += _json_len(update.name) + _json_len(update.payload) + _error_size(update.error)
+    options = update.chained_invoke_options
+    if options is not None:
+        size += _json_len(options.function_name) + _json_len(options.tenant_id)
+    return size
+
+
+class _Revoked(Exception):  # noqa: N818 - internal signal
+    """The service withheld the checkpoint token: end the invocation PENDING (§1.8)."""
+
+
+class CheckpointBatcher:
+    """Queues updates in order and sends them, chaining checkpoint tokens.
+
+    ``calls`` counts checkpoint requests, ``bytes_sent`` their estimated size.
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        execution_arn: str,
+        checkpoint_token: str,
+        *,
+        max_updates: int = MAX_UPDATES_PER_REQUEST,
+        max_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
+        self._service = service
+        self._arn = execution_arn
+        self.token: str | None = checkpoint_token
+        self._queue: list[OperationUpdate] = []
+        self._max_updates = max_updates
+        self._max_bytes = max_bytes
+        self.calls = 0
+        self.bytes_sent = 0
+        self.revoked = False
+        self.completed = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def add(self, updates: Sequence[OperationUpdate]) -> None:
+        self._queue.extend(updates)
+
+    def flush(self) -> list[Operation]:
+        """Send everything queued; return the operations the service reported.
+
+        Raises ``_Revoked`` if the token was withheld and ``CheckpointError``
+        (retryable or not) if a request failed.
+        """
+        changed: list[Operation] = []
+        queue = self._queue
+        while queue:
+            batch, size = self._take_batch(queue)
+            changed.extend(self._send(batch, size))
+        return changed
+
+    def refresh(self) -> list[Operation]:
+        """An empty checkpoint: a new token and whatever changed meanwhile."""
+        return self._send([], 0)
+
+    def _take_batch(self, queue: list[OperationUpdate]) -> tuple[list[OperationUpdate], int]:
+        size = 0
+        count = 0
+        for update in queue:
+            grown = size + update_size(update)
+            if count and (count >= self._max_updates or grown > self._max_bytes):
+                break
+            size = grown
+            count += 1
+            if update.type is OperationType.EXECUTION:
+                break  # the EXECUTION update must end its request
+        batch = queue[:count]
+        del queue[:count]
+        return batch, size
+
+    def _send(self, batch: list[OperationUpdate], size: int) -> list[Operation]:
+        if self.revoked or self.completed:
+            raise _Revoked()
+        token = self.token
+        if token is None:
+            raise CheckpointError("Cannot checkpoint without a checkpoint token.", retryable=True)
+        try:
+            answer = self._service.checkpoint(self._arn, token, batch)
+        except CheckpointError:
+            raise
+        except ServiceApiError as exc:
+            raise CheckpointError(
+                str(exc),
+                retryable=exc.retryable,
+                error_code=exc.error_code,
+                status_code=exc.status_code,
+            ) from exc
+        self.calls += 1
+        self.bytes_sent += size
+        self.token = answer.checkpoint_token
+        state = answer.new_execution_state
+        operations = list(state.operations)
+        if self.token is None:
+            if batch and batch[-1].type is OperationType.EXECUTION:
+                self.completed = True
+                return operations
+            self.revoked = True
+            raise _Revoked()
+        marker = state.next_marker
+        while marker:
+            page = _get_state(self._service, self._arn, self.token, marker)
+            operations.extend(page.operations)
+            marker = page.next_marker
+        return operations
+
+
+def _get_state(service: Service, arn: str, token: str, marker: str) -> StatePage:
+    try:
+        return service.get_execution_state(arn, token, marker, STATE_PAGE_SIZE)
+    except GetExecutionStateError:
+        raise
+    except ServiceApiError as exc:
+        raise GetExecutionStateError(
+            str(exc),
+            retryable=exc.retryable,
+            error_code=exc.error_code,
+            status_code=exc.status_code,
+        ) from exc
+
+
+def load_state(service: Service, invocation: InvocationInput) -> list[Operation]:
+    """The complete operation state of the invocation (protocol.md §1.3)."""
+    state = invocation.initial_execution_state
+    operations = list(state.operations)
+    marker = state.next_marker
+    while marker:
+        page = _get_state(
+            service, invocation.durable_execution_arn, invocation.checkpoint_token, marker
+        )
+        operations.extend(page.operations)
+        marker = page.next_marker
+    return operations
+
+
+def decode_input(arn: str, operations: Sequence[Operation]) -> Any:
+    """The user's input: the EXECUTION operation's payload, JSON-decoded (§1.4)."""
+    execution_id = arn.rsplit("/", 1)[-1]
+    execution = None
+    for op in operations:
+        if op.id == execution_id:
+            execution = op
+    if execution is None:
+        return {}
+    if execution.type is not OperationType.EXECUTION:
+        raise ServiceProtocolError(
+            f"operation {execution_id!r} (the last segment of the execution ARN) is a "
+            f"{execution.type.value}, not the EXECUTION operation"
+        )
+    details = execution.execution_details
+    payload = details.input_payload if details is not None else None
+    if payload is None or not payload.strip():
+        return {}
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        raise ServiceProtocolError(
+            f"the execution input (EXECUTION operation {execution_id!r}, "
+            f"ExecutionDetails.InputPayload) is not valid JSON: {exc}"
+        ) from exc
+
+
+def _failed(error: ErrorObject) -> InvocationOutput:
+    return InvocationOutput(status=InvocationStatus.FAILED, error=error)
+
+
+def _api_failure(exc: ServiceApiError) -> InvocationOutput:
+    return _failed(ErrorObject(message=str(exc), type=type(exc).wire_type))
+
+
+def run_step_body(action: RunStep) -> Value | Failure:
+    """Run one step body, turning what it raises into a ``Failure``.
+
+    ``BaseException``s that are not ``Exception``s (``KeyboardInterrupt``,
+    ``SystemExit``) are not failures of the step: they propagate.
+    """
+    try:
+        return Value(action.call(action.step_context))
+    except Exception as exc:
+        return Failure(exc)
+
+
+def run_invocation(
+    workflow: Workflow,
+    invocation: InvocationInput,
+    service: Service,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    random: Callable[[], float] | None = None,
+    logger: LoggerLike | None = None,
+    run_body: Callable[[RunStep], Value | Failure] = run_step_body,
+) -> InvocationOutput:
+    """Run one invocation of ``workflow`` and return its output envelope.
+
+    Raises (so that Lambda retries the invocation) only for retryable
+    failures: throttled or failed service calls, and ``InvocationError``s
+    whose ``is_retryable()`` is true.  Everything else becomes a FAILED
+    envelope, and a revoked checkpoint token always becomes PENDING.
+    """
+    arn = invocation.durable_execution_arn
+    try:
+        operations = load_state(service, invocation)
+    except GetExecutionStateError as exc:
+        if exc.retryable:
+            raise
+        return _api_failure(exc)
+    try:
+        event = decode_input(arn, operations)
+    except ServiceProtocolError as exc:
+        return _failed(ErrorObject.from_exception(exc))
+
+    if random is None:
+        import random as _random
+
+        random = _random.random
+    replay = Replay(
+        workflow,
+        event,
+        operations,
+        clock(),
+        execution_arn=arn,
+        random=random,
+        logger=logger,
+    )
+    batcher = CheckpointBatcher(service, arn, invocation.checkpoint_token)
+    try:
+        return _pump(replay, batcher, clock, run_body)
+    except _Revoked:
+        return InvocationOutput(status=InvocationStatus.PENDING)
+    except ServiceApiError as exc:
+        if exc.retryable:
+            raise
+        return _api_failure(exc)
+
+
+def _pump(
+    replay: Replay,
+    batcher: CheckpointBatcher,
+    clock: Callable[[], datetime],
+    run_body: Callable[[RunStep], Value | Failure],
+) -> InvocationOutput:
+    bodies: list[RunStep] = []
+    while True:
+        actions = replay.next_actions()
+        for action in actions:
+            kind = type(action)
+            if kind is Checkpoint:
+                assert isinstance(action, Checkpoint)
+                batcher.add(action.updates)
+                if action.blocking:
+                    replay.checkpointed(batcher.flush(), clock())
+            elif kind is RunStep:
+                assert isinstance(action, RunStep)
+                bodies.append(action)
+            elif kind is Finish:
+                assert isinstance(action, Finish)
+                return _finish(action, batcher, clock)
+            elif kind is Suspend:
+                # Queued (non-blocking) updates are sent rather than dropped:
+                # the next invocation then replays from a fuller log.
+                if batcher.pending:
+                    batcher.flush()
+                return InvocationOutput(status=InvocationStatus.PENDING)
+        if not bodies:
+            if not actions:
+                raise ExecutionError(
+                    "the interpreter stopped without finishing or suspending "
+                    f"(running steps: {sorted(replay.running_steps)})"
+                )
+            continue
+        for body in bodies:
+            replay.step_finished(body.op_id, run_body(body))
+        bodies.clear()
+
+
+def _finish(
+    action: Finish, batcher: CheckpointBatcher, clock: Callable[[], datetime]
+) -> InvocationOutput:
+    outcome = action.outcome
+    if isinstance(outcome, Value):
+        try:
+            result = json.dumps(outcome.value)
+        except (TypeError, ValueError) as exc:
+            outcome = Failure(exc)
+        else:
+            if batcher.pending:
+                batcher.flush()
+            if len(result) > LAMBDA_RESPONSE_SIZE_LIMIT:
+                _checkpoint_execution(batcher, clock, OperationAction.SUCCEED, payload=result)
+                return InvocationOutput(status=InvocationStatus.SUCCEEDED, result="")
+            return InvocationOutput(status=InvocationStatus.SUCCEEDED, result=result)
+    error = outcome.error
+    if isinstance(error, InvocationError) and error.is_retryable():
+        raise error
+    if isinstance(error, ServiceApiError):
+        return _api_failure(error)
+    error_object = ErrorObject.from_exception(error)
+    if batcher.pending:
+        batcher.flush()
+    if _error_size(error_object) + 40 > LAMBDA_RESPONSE_SIZE_LIMIT:
+        _checkpoint_execution(batcher, clock, OperationAction.FAIL, error=error_object)
+        return InvocationOutput(status=InvocationStatus.FAILED)
+    return _failed(error_object)
+
+
+def _checkpoint_execution(
+    batcher: CheckpointBatcher,
+    clock: Callable[[], datetime],
+    action: OperationAction,
+    *,
+    payload: str | None = None,
+    error: ErrorObject | None = None,
+) -> None:
+    """Record an oversized result or error on the EXECUTION operation (§1.6)."""
+    millis = int(clock().timestamp() * 1000)
+    batcher.add(
+        [
+            OperationUpdate(
+                id=f"execution-result-{millis}",
+                type=OperationType.EXECUTION,
+                action=action,
+                payload=payload,
+                error=error,
+            )
+        ]
+    )
+    batcher.flush()
