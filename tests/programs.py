@@ -1,0 +1,175 @@
+"""Generated workflow programs for property tests.
+
+A *program* is a list of operations (steps that succeed, fail, or fail a few
+times then succeed under a retry strategy; waits).  The same program is
+built as a generator workflow and as a coroutine workflow, so properties can
+compare the two styles.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+
+import durable
+from durable import (
+    Duration,
+    JitterStrategy,
+    RetryStrategyConfig,
+    StepConfig,
+    StepError,
+    StepSemantics,
+    create_retry_strategy,
+)
+from durable.core import Failure, RunStep, Value
+from durable.model import Operation
+from durable.runtime import run_step_body
+from durable.testing import SimulatedCrash
+
+
+@attrs.frozen
+class StepSpec:
+    name: str | None
+    #: The body raises on attempts 1..failures, then returns ``value``.
+    failures: int
+    max_attempts: int
+    at_most_once: bool
+    value: Any
+
+
+@attrs.frozen
+class WaitSpec:
+    name: str | None
+    seconds: int
+
+
+Spec = StepSpec | WaitSpec
+
+names = st.one_of(st.none(), st.sampled_from(["a", "b", "charge", "ship", "x y"]))
+values = st.one_of(
+    st.integers(-10, 10),
+    st.text(max_size=5),
+    st.none(),
+    st.lists(st.integers(0, 3), max_size=3),
+    st.dictionaries(st.sampled_from(["k", "v"]), st.integers(0, 3), max_size=2),
+    st.tuples(st.integers(0, 3), st.booleans()),
+)
+step_specs = st.builds(
+    StepSpec,
+    name=names,
+    failures=st.integers(0, 3),
+    max_attempts=st.integers(1, 3),
+    at_most_once=st.booleans(),
+    value=values,
+)
+wait_specs = st.builds(WaitSpec, name=names, seconds=st.integers(1, 3600))
+
+
+def programs(*, at_most_once: bool = True, max_size: int = 6) -> st.SearchStrategy[list[Spec]]:
+    """Lists of step and wait specs (at-least-once steps only unless ``at_most_once``)."""
+    steps = (
+        step_specs
+        if at_most_once
+        else step_specs.map(lambda s: attrs.evolve(s, at_most_once=False))
+    )
+    return st.lists(st.one_of(steps, wait_specs), min_size=1, max_size=max_size)
+
+
+def _config(spec: StepSpec) -> StepConfig:
+    return StepConfig(
+        retry_strategy=create_retry_strategy(
+            RetryStrategyConfig(
+                max_attempts=spec.max_attempts,
+                initial_delay=Duration(2),
+                jitter_strategy=JitterStrategy.NONE,
+            )
+        ),
+        step_semantics=(
+            StepSemantics.AT_MOST_ONCE_PER_RETRY
+            if spec.at_most_once
+            else StepSemantics.AT_LEAST_ONCE_PER_RETRY
+        ),
+    )
+
+
+def _body(spec: StepSpec) -> Callable[[durable.StepContext], Any]:
+    def body(step_ctx: durable.StepContext) -> Any:
+        if step_ctx.attempt <= spec.failures:
+            raise ValueError(f"attempt {step_ctx.attempt} failed")
+        return spec.value
+
+    return body
+
+
+def generator_workflow(program: list[Spec]) -> Callable[..., Any]:
+    def workflow(event: Any, ctx: durable.Context) -> Any:
+        results: list[Any] = []
+        for spec in program:
+            if isinstance(spec, WaitSpec):
+                yield ctx.wait(spec.seconds, name=spec.name)
+                continue
+            try:
+                results.append((yield ctx.step(_body(spec), name=spec.name, config=_config(spec))))
+            except StepError as err:
+                results.append(["failed", err.message, err.error_type])
+        return results
+
+    return workflow
+
+
+def coroutine_workflow(program: list[Spec]) -> Callable[..., Any]:
+    async def workflow(event: Any, ctx: durable.Context) -> Any:
+        results: list[Any] = []
+        for spec in program:
+            if isinstance(spec, WaitSpec):
+                await ctx.wait(spec.seconds, name=spec.name)
+                continue
+            try:
+                results.append(await ctx.step(_body(spec), name=spec.name, config=_config(spec)))
+            except StepError as err:
+                results.append(["failed", err.message, err.error_type])
+        return results
+
+    return workflow
+
+
+class BodyCounter:
+    """A ``run_body`` hook that counts how often each (step, attempt) body ran."""
+
+    def __init__(self, *, crash_at: int | None = None) -> None:
+        self.runs: Counter[tuple[str, int]] = Counter()
+        self.calls = 0
+        self.crash_at = crash_at
+
+    def __call__(self, action: RunStep) -> Value | Failure:
+        self.runs[(action.op_id, action.attempt)] += 1
+        self.calls += 1
+        if self.calls == self.crash_at:
+            # The process dies while the body runs (its side effects happened).
+            raise SimulatedCrash(f"killed in the body of {action.op_id}")
+        return run_step_body(action)
+
+
+def essence(log: tuple[Operation, ...] | list[Operation]) -> list[tuple[Any, ...]]:
+    """What a log says, without timestamps (which depend on when things ran)."""
+    out = []
+    for op in log:
+        step = op.step_details
+        out.append(
+            (
+                op.id,
+                op.type,
+                op.sub_type,
+                op.name,
+                op.parent_id,
+                op.status,
+                step.attempt if step is not None else None,
+                op.result,
+                op.error,
+            )
+        )
+    return out

@@ -1,0 +1,126 @@
+"""Properties of generated workflow programs on the local runner (issue 2, item 9)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from durable.core import Checkpoint, Finish, Replay, RunStep, Value
+from durable.testing import LocalRunner, LocalService, SimulatedCrash
+from durable.testing._service import EPOCH
+from tests.programs import (
+    BodyCounter,
+    Spec,
+    StepSpec,
+    coroutine_workflow,
+    essence,
+    generator_workflow,
+    programs,
+)
+
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def run_program(
+    program: list[Spec],
+    *,
+    style: str = "generator",
+    fault: Any = None,
+    counter: BodyCounter | None = None,
+) -> Any:
+    build = generator_workflow if style == "generator" else coroutine_workflow
+    service = LocalService(fault=fault)
+    runner = LocalRunner(build(program), service=service, run_body=counter or BodyCounter())
+    return runner.run({"program": len(program)})
+
+
+class CrashOnce:
+    """Kill the process once, at checkpoint call ``call``, before or after it is applied."""
+
+    def __init__(self, call: int, phase: str) -> None:
+        self.call = call
+        self.phase = phase
+        self.fired = False
+
+    def __call__(self, call: int, phase: str) -> None:
+        if not self.fired and call == self.call and phase == self.phase:
+            self.fired = True
+            raise SimulatedCrash(f"killed at checkpoint {call} ({phase})")
+
+
+def draw_crash(data: Any, checkpoints: int, bodies: int) -> tuple[CrashOnce, BodyCounter]:
+    """One crash point: before or after a checkpoint request is applied, or inside a body."""
+    phases = ["before", "after"] if checkpoints else []
+    if bodies:
+        phases.append("body")
+    phase = data.draw(st.sampled_from(phases))
+    if phase == "body":
+        return CrashOnce(0, "never"), BodyCounter(crash_at=data.draw(st.integers(1, bodies)))
+    return CrashOnce(data.draw(st.integers(1, checkpoints)), phase), BodyCounter()
+
+
+@PROPERTY
+@given(programs())
+def test_replaying_a_complete_log_runs_no_step_body(program: list[Spec]) -> None:
+    """(a) With the whole log in hand, the workflow finishes without any body or checkpoint."""
+    first = run_program(program)
+    assert first.succeeded
+    replay = Replay(generator_workflow(program), {"program": len(program)}, first.log, EPOCH)
+    actions = replay.next_actions()
+    assert not any(isinstance(a, RunStep | Checkpoint) for a in actions)
+    (finish,) = actions
+    assert isinstance(finish, Finish) and isinstance(finish.outcome, Value)
+    assert json.loads(json.dumps(finish.outcome.value)) == first.result
+
+
+@PROPERTY
+@given(programs(at_most_once=False), st.data())
+def test_a_crash_after_any_checkpoint_prefix_changes_nothing(
+    program: list[Spec], data: Any
+) -> None:
+    """(b) Killing the process at any checkpoint (before or after it is applied) or
+    inside any step body, then re-invoking, gives the same result and the same log."""
+    clean_counter = BodyCounter()
+    clean = run_program(program, counter=clean_counter)
+    crash, counter = draw_crash(data, clean.checkpoint_calls, clean_counter.calls)
+    crashed = run_program(program, fault=crash, counter=counter)
+    assert crash.fired or counter.calls >= (counter.crash_at or 0)
+    assert crashed.succeeded and crashed.result == clean.result
+    assert essence(crashed.log) == essence(clean.log)
+
+
+@PROPERTY
+@given(programs())
+def test_generator_and_coroutine_forms_write_identical_logs(program: list[Spec]) -> None:
+    """(c) The yield and await forms of a program send the same updates in the same requests."""
+    gen = run_program(program, style="generator")
+    coro = run_program(program, style="coroutine")
+    assert coro.result == gen.result
+    assert [r.updates for r in coro.requests] == [r.updates for r in gen.requests]
+    assert essence(coro.log) == essence(gen.log)
+
+
+@PROPERTY
+@given(programs(), st.data())
+def test_an_at_most_once_body_never_runs_twice(program: list[Spec], data: Any) -> None:
+    """(d) Whatever the crash point, no at-most-once attempt's body runs more than once."""
+    clean_counter = BodyCounter()
+    clean = run_program(program, counter=clean_counter)
+    crash, counter = draw_crash(data, clean.checkpoint_calls, clean_counter.calls)
+    result = run_program(program, fault=crash, counter=counter)
+    assert result.succeeded
+    at_most_once = {
+        op.id
+        for op, spec in zip(
+            [o for o in result.log if o.sub_type == "Step"],
+            [s for s in program if isinstance(s, StepSpec)],
+            strict=False,
+        )
+        if spec.at_most_once
+    }
+    for (op_id, attempt), runs in counter.runs.items():
+        if op_id in at_most_once:
+            assert runs == 1, f"at-most-once step {op_id} attempt {attempt} ran {runs} times"
