@@ -1,0 +1,73 @@
+"""Each example runs end to end and does what its docstring says."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable.model import OperationStatus
+from durable.testing import run
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load(name: str) -> dict[str, Any]:
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="example")
+
+
+def test_greeting_greets_waits_and_counts() -> None:
+    """The greeting workflow returns the greeting and its length after one wait."""
+    module = load("greeting")
+    result = run(module["greeting"], {"name": "Ada"})
+    assert result.result == [{"msg": "Hello Ada"}, 9]
+    assert result.get_wait("pause").status is OperationStatus.SUCCEEDED
+    assert result.invocations == 2
+
+
+def test_order_processing_retries_the_charge_then_ships() -> None:
+    """The charge fails twice, succeeds on attempt 3, and the order ships."""
+    module = load("order_processing")
+    result = run(module["process_order"], {"order_id": "o-1", "amount": 5})
+    assert result.result == {
+        "status": "shipped",
+        "payment": {"payment_id": "pay-o-1", "amount": 5.0, "attempt": 3},
+        "tracking": "TRACK-O-1",
+    }
+    assert result.get_step("charge-card").attempts == 3
+    assert result.get_wait("cool-off").status is OperationStatus.SUCCEEDED
+
+
+def test_order_processing_reports_an_invalid_order() -> None:
+    """A non-positive amount fails validation at once (no retries) and fails the execution."""
+    module = load("order_processing")
+    result = run(module["process_order"], {"order_id": "o-2", "amount": 0})
+    assert not result.succeeded
+    assert result.get_step("validate_order").attempts == 1
+    assert result.error is not None and "no positive amount" in (result.error.message or "")
+
+
+@pytest.mark.parametrize("style", ["process_order", "process_order_async"])
+def test_both_styles_of_order_processing_write_the_same_log(style: str) -> None:
+    """The yield and await versions send identical checkpoint requests."""
+    module = load("order_processing")
+    reference = run(module["process_order"], {"order_id": "o-3", "amount": 1})
+    other = run(module[style], {"order_id": "o-3", "amount": 1})
+    assert [r.updates for r in other.requests] == [r.updates for r in reference.requests]
+
+
+@pytest.mark.parametrize("name", ["greeting", "order_processing"])
+def test_examples_run_as_scripts(name: str) -> None:
+    """`python examples/<name>.py` exits 0 and prints the execution's outcome."""
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert "execution SUCCEEDED" in out
