@@ -593,3 +593,141 @@ def test_updates_carry_the_operation_identity() -> None:
     assert start.id == succeed.id == LogBuilder().next_id()
     assert (start.type, start.action) == (OperationType.STEP, OperationAction.START)
     assert start.parent_id is None and start.payload is None
+
+
+class TestEdges:
+    def test_a_step_ended_by_the_service_fails_with_its_status(self) -> None:
+        """A STOPPED step record raises StepError naming the status; the body never runs."""
+        log = LogBuilder()
+        log.step("greet", status=OperationStatus.STOPPED)
+        trace = invoke(two_steps, log.operations)
+        error = finish_error(trace)
+        assert isinstance(error, StepError) and "STOPPED by the service" in str(error)
+        assert trace.bodies == []
+
+    def test_a_failed_step_without_an_error_object_still_raises(self) -> None:
+        """A FAILED record with no ErrorObject becomes StepError('Unknown error...')."""
+        log = LogBuilder()
+        log.step("greet", status=OperationStatus.FAILED)
+        error = finish_error(invoke(two_steps, log.operations))
+        assert isinstance(error, StepError) and "No ErrorObject" in str(error)
+
+    def test_a_stored_serdes_failure_comes_back_as_serdes_error(self) -> None:
+        """A FAILED step whose error type is SerDesError is rebuilt as SerDesError."""
+        log = LogBuilder()
+        log.step(
+            "greet",
+            error=ErrorObject(
+                message="bad", type="aws_durable_execution_sdk_python.exceptions.SerDesError"
+            ),
+        )
+        assert isinstance(finish_error(invoke(two_steps, log.operations)), SerDesError)
+
+    def test_an_unconfirmed_at_most_once_start_is_an_invalid_state(self) -> None:
+        """If the service does not report STARTED after START, the body must not run."""
+        from durable.errors import InvalidStateError
+
+        def wf(event: Any, ctx: durable.Context) -> Any:
+            yield ctx.step(
+                lambda _: 1,
+                name="pay",
+                config=StepConfig(step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY),
+            )
+
+        replay = Replay(wf, None, [], NOW)
+        (checkpoint,) = replay.next_actions()
+        assert isinstance(checkpoint, Checkpoint) and checkpoint.blocking
+        replay.checkpointed([], NOW)  # the answer does not mention the step
+        (finish,) = replay.next_actions()
+        assert isinstance(finish, Finish) and isinstance(finish.error, InvalidStateError)
+        assert "reported nothing" in str(finish.error)
+
+    def test_done_and_finished_calls_are_inert(self) -> None:
+        """After Finish the Replay reports done and returns no more actions."""
+        replay = Replay(lambda e, c: 1, None, [], NOW)
+        assert not replay.done
+        (finish,) = replay.next_actions()
+        assert isinstance(finish, Finish) and finish.result == 1 and finish.error is None
+        assert replay.done and replay.next_actions() == []
+
+    def test_step_finished_needs_an_outcome(self) -> None:
+        """Passing a bare value instead of Value/Failure is refused."""
+        replay = Replay(two_steps, None, [], NOW)
+        (_, run) = replay.next_actions()
+        assert isinstance(run, RunStep) and replay.running_steps == {run.op_id}
+        with pytest.raises(UsageError, match="Value or a Failure"):
+            replay.step_finished(run.op_id, {"msg": "x"})  # type: ignore[arg-type]
+
+    def test_a_workflow_must_be_callable(self) -> None:
+        """Replay(None, ...) is a usage error."""
+        with pytest.raises(UsageError, match="must be callable"):
+            Replay(None, None, [], NOW)  # type: ignore[arg-type]
+
+    def test_yielding_none_explains_itself(self) -> None:
+        """A bare yield says it is not an operation."""
+
+        def wf(event: Any, ctx: durable.Context) -> Any:
+            yield
+
+        assert "bare `yield`" in str(finish_error(invoke(wf)))
+
+    def test_an_exception_while_unwinding_fails_the_execution(self) -> None:
+        """A finally block raising during suspension replaces the suspension with FAILED."""
+
+        def wf(event: Any, ctx: durable.Context) -> Any:
+            try:
+                yield ctx.wait(10)
+            finally:
+                raise RuntimeError("cleanup failed")
+
+        error = finish_error(invoke(wf))
+        assert isinstance(error, RuntimeError) and str(error) == "cleanup failed"
+
+
+class TestContext:
+    def test_ctx_step_accepts_a_step_function_and_a_built_step(self) -> None:
+        """Both keep the decorated name unless a new one is given."""
+
+        @durable.step
+        def ping(step_ctx: durable.StepContext) -> str:
+            return "pong"
+
+        ctx = Replay(two_steps, None, [], NOW).root_context
+        assert ctx.step(ping).name == "ping"
+        assert ctx.step(ping, name="other").name == "other"
+        assert ctx.step(greet("x")).name == "greet"
+        assert ctx.step(greet("x"), config=StepConfig(sub_type="G")).sub_type == "G"
+        with pytest.raises(ValidationError, match="needs a callable"):
+            ctx.step(42)  # type: ignore[call-overload]
+
+    def test_set_logger_rejects_objects_without_logger_methods(self) -> None:
+        """A logger must have debug/info/warning/error/exception."""
+        ctx = Replay(two_steps, None, [], NOW).root_context
+        with pytest.raises(ValidationError, match="has no debug"):
+            ctx.set_logger(object())  # type: ignore[arg-type]
+
+    def test_set_logger_redirects_every_level(self) -> None:
+        """After set_logger, each level method reaches the new logger with the fields."""
+        calls: list[tuple[str, dict[str, Any]]] = []
+
+        class Sink:
+            def __getattr__(self, level: str) -> Any:
+                return lambda msg, *a, **k: calls.append((level, k["extra"]))
+
+        def wf(event: Any, ctx: durable.Context) -> Any:
+            ctx.set_logger(Sink())  # type: ignore[arg-type]
+            for level in ("debug", "info", "warning", "error", "exception", "critical"):
+                getattr(ctx.logger, level)("m", extra={"k": level})
+            return ctx.operation_id, ctx.parent_id, ctx.execution_arn
+
+        trace = invoke(wf, execution_arn="arn:e")
+        assert finish_value(trace) == (None, None, "arn:e")
+        assert [c[0] for c in calls] == [
+            "debug",
+            "info",
+            "warning",
+            "error",
+            "exception",
+            "critical",
+        ]
+        assert calls[0][1] == {"executionArn": "arn:e", "k": "debug"}
