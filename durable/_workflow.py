@@ -34,7 +34,18 @@ class DurableWorkflow(Generic[F]):
         self.fn: F = fn
         self.name = name or getattr(fn, "__name__", "workflow")
         self.boto3_client = boto3_client
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        """The AWS Lambda handler: run one invocation for ``event``.
+
+        ``event`` is the durable invocation event Lambda sends (protocol.md
+        §1.1); the return value is the output envelope.  A malformed event
+        raises ``ServiceProtocolError`` naming the bad fields.
+        """
+        from durable.lambda_ import handle
+
+        return handle(self, event, lambda_context)
 
     def run(self, event: Any, ctx: Context) -> Any:
         """Call the workflow function (what the interpreter does)."""

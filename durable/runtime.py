@@ -302,6 +302,7 @@ def run_invocation(
     random: Callable[[], float] | None = None,
     logger: LoggerLike | None = None,
     run_body: Callable[[RunStep], Value | Failure] = run_step_body,
+    lambda_context: Any = None,
 ) -> InvocationOutput:
     """Run one invocation of ``workflow`` and return its output envelope.
 
@@ -334,6 +335,7 @@ def run_invocation(
         execution_arn=arn,
         random=random,
         logger=logger,
+        lambda_context=lambda_context,
     )
     batcher = CheckpointBatcher(service, arn, invocation.checkpoint_token)
     try:

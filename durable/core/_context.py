@@ -43,6 +43,7 @@ class Context:
         "_counter",
         "_execution_arn",
         "_holder",
+        "_lambda_context",
         "_logger",
         "_next",
         "_parent_id",
@@ -58,6 +59,7 @@ class Context:
         replaying: bool,
         holder: LoggerHolder,
         execution_arn: str,
+        lambda_context: Any = None,
     ) -> None:
         self._prefix = prefix
         self._parent_id = parent_id
@@ -66,6 +68,7 @@ class Context:
         self.replaying = replaying
         self._holder = holder
         self._execution_arn = execution_arn
+        self._lambda_context = lambda_context
         self._logger: ReplaySafeLogger | None = None
 
     # -- operations ---------------------------------------------------------
@@ -149,6 +152,11 @@ class Context:
     @property
     def execution_arn(self) -> str:
         return self._execution_arn
+
+    @property
+    def lambda_context(self) -> Any:
+        """The Lambda context object of this invocation (``None`` off Lambda)."""
+        return self._lambda_context
 
     @property
     def operation_id(self) -> str | None:

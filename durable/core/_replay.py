@@ -128,6 +128,8 @@ class Replay:
             midpoint 0.5 when omitted.
         logger: where the replay-safe logger sends records; the stdlib
             ``logging.getLogger("durable")`` when omitted.
+        lambda_context: the Lambda context object of the invocation, shown to
+            the workflow as ``ctx.lambda_context``.
 
     Drive it with ``next_actions``, ``step_finished`` and ``checkpointed``
     until ``next_actions`` returns ``Finish`` or ``Suspend``.
@@ -143,6 +145,7 @@ class Replay:
         execution_arn: str = "",
         random: Callable[[], float] | None = None,
         logger: LoggerLike | None = None,
+        lambda_context: Any = None,
     ) -> None:
         if not callable(workflow):
             raise UsageError(f"workflow must be callable, got {workflow!r}")
@@ -161,6 +164,7 @@ class Replay:
             replaying=replaying,
             holder=self._holder,
             execution_arn=execution_arn,
+            lambda_context=lambda_context,
         )
         self._root = _Task()
         self._tasks: list[_Task] = [self._root]

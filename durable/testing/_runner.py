@@ -25,6 +25,8 @@ from durable.errors import ValidationError
 from durable.model import (
     ErrorObject,
     ExecutionStatus,
+    InvocationInput,
+    InvocationOutput,
     InvocationStatus,
     Operation,
     OperationStatus,
@@ -227,6 +229,10 @@ class LocalRunner:
         logger: where the workflow's replay-safe logger writes.
         run_body: how a step body is run (tests use it to count or to fail
             bodies).
+        through_handler: invoke through the Lambda handler instead of the
+            runtime directly: each event is encoded to JSON form, handed to
+            ``durable.lambda_.handle`` with this service injected, and the
+            output envelope decoded again, as on AWS.
     """
 
     def __init__(
@@ -238,8 +244,11 @@ class LocalRunner:
         max_invocations: int = 10_000,
         logger: LoggerLike | None = None,
         run_body: Callable[[RunStep], Value | Failure] = run_step_body,
+        through_handler: bool = False,
     ) -> None:
+        self._workflow = workflow
         self._fn = workflow_function(workflow)
+        self._through_handler = through_handler
         self._name: str = (
             getattr(workflow, "name", None) or getattr(self._fn, "__name__", None) or "workflow"
         )
@@ -296,15 +305,18 @@ class LocalRunner:
         service = self.service
         invocation = service.begin_invocation(arn)
         try:
-            output = run_invocation(
-                self._fn,
-                invocation,
-                service,
-                clock=self.clock.now,
-                random=self._rng.random,
-                logger=self._logger,
-                run_body=self._run_body,
-            )
+            if self._through_handler:
+                output = self._invoke_handler(invocation)
+            else:
+                output = run_invocation(
+                    self._fn,
+                    invocation,
+                    service,
+                    clock=self.clock.now,
+                    random=self._rng.random,
+                    logger=self._logger,
+                    run_body=self._run_body,
+                )
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -313,6 +325,23 @@ class LocalRunner:
             return InvocationStatus.FAILED
         service.end_invocation(arn, output)
         return output.status
+
+    def _invoke_handler(self, invocation: InvocationInput) -> InvocationOutput:
+        from durable import wire
+        from durable.lambda_ import handle
+
+        event = json.loads(json.dumps(wire.invocation_input_to_dict(invocation)))
+        answer = handle(
+            self._workflow,
+            event,
+            None,
+            service=self.service,
+            clock=self.clock.now,
+            random=self._rng.random,
+            logger=self._logger,
+            run_body=self._run_body,
+        )
+        return wire.invocation_output_from_dict(json.loads(json.dumps(answer)))
 
     def result(
         self, arn: str, last: InvocationStatus = InvocationStatus.PENDING
