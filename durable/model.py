@@ -14,6 +14,7 @@ Timestamps are timezone-aware ``datetime`` objects (UTC).  Optional members are
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "InvocationInput",
     "InvocationOutput",
     "InvocationStatus",
+    "MAX_ERROR_BYTES",
     "Operation",
     "OperationAction",
     "OperationStatus",
@@ -124,6 +126,26 @@ def _strings(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+#: The largest ErrorObject the service accepts, as JSON (protocol.md §2.3).
+MAX_ERROR_BYTES = 32_768
+#: Room for the member names and punctuation of an ErrorObject's JSON.
+_ERROR_OVERHEAD = 80
+#: Room kept for the note that says what ``fitted`` cut.
+_NOTE_ROOM = 200
+
+
+def _fitting_prefix(text: str, budget: int) -> int:
+    """The longest prefix length of ``text`` whose JSON literal fits ``budget`` bytes."""
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if len(json.dumps(text[:mid])) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 @attrs.frozen(kw_only=True)
 class ErrorObject:
     """Why an operation or an execution failed (protocol.md §2.3)."""
@@ -142,13 +164,58 @@ class ErrorObject:
         class name, with no trace.
         """
         if isinstance(exc, SerDesError | DurableOperationError):
-            return cls(
+            error = cls(
                 message=exc.message,
                 type=wire_type_of(exc),
                 data=exc.data,
                 stack_trace=exc.stack_trace,
             )
-        return cls(message=str(exc), type=wire_type_of(exc))
+        else:
+            error = cls(message=str(exc), type=wire_type_of(exc))
+        return error.fitted()
+
+    def json_size(self) -> int:
+        """An upper bound of this error's size as JSON, in bytes (ASCII-escaped)."""
+        size = _ERROR_OVERHEAD
+        for text in (self.message, self.type, self.data):
+            if text is not None:
+                size += len(json.dumps(text))
+        for line in self.stack_trace or ():
+            size += len(json.dumps(line)) + 2
+        return size
+
+    def fitted(self, limit: int = MAX_ERROR_BYTES) -> ErrorObject:
+        """This error, cut down to at most ``limit`` bytes of JSON if needed.
+
+        The service refuses an error over 32 KiB, which would fail the whole
+        execution for an exception with a long message.  Rather than that, the
+        stack trace loses its oldest lines, then an oversized ``data`` is
+        dropped, then the message is shortened; each cut is said at the end of
+        the message.  The type is never changed.
+        """
+        if self.json_size() <= limit:
+            return self
+        error = self
+        notes: list[str] = []
+        trace = list(error.stack_trace or ())
+        target = limit - _NOTE_ROOM  # leaves room to say what was cut
+        while trace and error.json_size() > target:
+            trace.pop(0)
+            error = attrs.evolve(error, stack_trace=tuple(trace) or None)
+        if len(trace) < len(self.stack_trace or ()):
+            notes.append(f"{len(self.stack_trace or ()) - len(trace)} oldest stack trace lines")
+        if error.json_size() > target and error.data is not None:
+            notes.append(f"ErrorData of {len(error.data)} characters")
+            error = attrs.evolve(error, data=None)
+        message = error.message or ""
+        suffix = f" [truncated by durable: {'; '.join(notes)}]" if notes else ""
+        if error.json_size() + len(json.dumps(suffix)) > limit:
+            room = target - (error.json_size() - len(json.dumps(message)))
+            keep = _fitting_prefix(message, room)
+            notes.append(f"{len(message) - keep} characters of the message")
+            message = message[:keep]
+            suffix = f" [truncated by durable: {'; '.join(notes)}]"
+        return attrs.evolve(error, message=message + suffix)
 
     @classmethod
     def from_message(cls, message: str, type: str | None = None) -> ErrorObject:

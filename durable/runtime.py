@@ -86,15 +86,6 @@ def _json_len(text: str | None) -> int:
     return 0 if text is None else len(json.dumps(text))
 
 
-def _error_size(error: ErrorObject | None) -> int:
-    if error is None:
-        return 0
-    size = 60 + _json_len(error.message) + _json_len(error.type) + _json_len(error.data)
-    for line in error.stack_trace or ():
-        size += _json_len(line) + 2
-    return size
-
-
 #: Room for member names, enum values, numbers and punctuation of one update.
 _UPDATE_OVERHEAD = 420
 
@@ -106,7 +97,9 @@ def update_size(update: OperationUpdate) -> int:
     request assembled from these sizes never exceeds ``MAX_REQUEST_BYTES``.
     """
     size = _UPDATE_OVERHEAD + len(update.id) + len(update.parent_id or "")
-    size += _json_len(update.name) + _json_len(update.payload) + _error_size(update.error)
+    size += _json_len(update.name) + _json_len(update.payload)
+    if update.error is not None:
+        size += update.error.json_size()
     options = update.chained_invoke_options
     if options is not None:
         size += _json_len(options.function_name) + _json_len(options.tenant_id)
@@ -409,12 +402,12 @@ def _finish(
         raise error
     if isinstance(error, ServiceApiError):
         return _api_failure(error)
+    # ErrorObject.from_exception fits errors to 32 KiB, so a FAILED envelope
+    # never reaches the response limit: the EXECUTION FAIL path of §1.6 is
+    # not needed (the service would refuse such an error anyway).
     error_object = ErrorObject.from_exception(error)
     if batcher.pending:
         batcher.flush()
-    if _error_size(error_object) + 40 > LAMBDA_RESPONSE_SIZE_LIMIT:
-        _checkpoint_execution(batcher, clock, OperationAction.FAIL, error=error_object)
-        return InvocationOutput(status=InvocationStatus.FAILED)
     return _failed(error_object)
 
 
@@ -424,7 +417,6 @@ def _checkpoint_execution(
     action: OperationAction,
     *,
     payload: str | None = None,
-    error: ErrorObject | None = None,
 ) -> None:
     """Record an oversized result or error on the EXECUTION operation (§1.6)."""
     millis = int(clock().timestamp() * 1000)
@@ -435,7 +427,6 @@ def _checkpoint_execution(
                 type=OperationType.EXECUTION,
                 action=action,
                 payload=payload,
-                error=error,
             )
         ]
     )

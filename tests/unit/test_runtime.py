@@ -94,6 +94,35 @@ class TestEnvelope:
         assert update.payload == json.dumps(big)
         assert service.execution(arn).result == json.dumps(big)
 
+    def test_a_huge_error_message_is_truncated_not_fatal(self) -> None:
+        """An exception with a 7 MB message fails the execution with its type and a
+        truncated message that says so, within the service's 32 KiB error limit."""
+
+        def workflow(event: Any, ctx: durable.Context) -> Any:
+            raise ValueError("e" * LAMBDA_RESPONSE_SIZE_LIMIT)
+
+        _, output = invoke_once(workflow, LocalService())
+        assert output.status is InvocationStatus.FAILED
+        assert output.error is not None and output.error.type == "ValueError"
+        assert output.error.json_size() <= durable.model.MAX_ERROR_BYTES
+        assert "truncated by durable" in (output.error.message or "")
+
+    def test_a_step_failing_with_a_huge_message_still_retries(self) -> None:
+        """The RETRY update carries a fitted error, so the service accepts it."""
+
+        def workflow(event: Any, ctx: durable.Context) -> Any:
+            def body(step_ctx: durable.StepContext) -> int:
+                if step_ctx.attempt == 1:
+                    raise RuntimeError("\u2603" * 100_000)
+                return 1
+
+            return (yield ctx.step(body, name="big-error"))
+
+        result = LocalRunner(workflow).run()
+        assert result.succeeded and result.get_step("big-error").attempts == 2
+        retry = result.requests[0].updates[1]
+        assert retry.error is not None and retry.error.json_size() <= 32_768
+
     def test_an_empty_input_is_an_empty_dict(self) -> None:
         """No payload, or whitespace, is handed to the workflow as {} (§1.4)."""
         seen: list[Any] = []

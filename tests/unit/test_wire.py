@@ -948,3 +948,42 @@ def test_make_converter_returns_independent_converters() -> None:
     assert first is not cattrs.global_converter
     assert second.detailed_validation
     assert first.unstructure(ErrorObject(message="m")) == {"ErrorMessage": "m"}
+
+
+class TestErrorFitting:
+    def test_a_small_error_is_left_alone(self) -> None:
+        """Errors under 32 KiB are not touched."""
+        from durable.model import ErrorObject
+
+        error = ErrorObject(message="m", type="T", data="d", stack_trace=("a", "b"))
+        assert error.fitted() is error
+
+    def test_the_estimate_bounds_the_exact_json_size(self) -> None:
+        """json_size is never below the size of the wire JSON."""
+        from durable.model import ErrorObject
+        from durable.wire import error_to_dict
+
+        error = ErrorObject(
+            message='a"\u00e9\n' * 30, type="x.Y", data="{}", stack_trace=("l1", "l\u20ac")
+        )
+        exact = len(json.dumps(error_to_dict(error)).encode())
+        assert exact <= error.json_size() <= exact + 100
+
+    def test_oversized_errors_lose_trace_then_data_then_message_tail(self) -> None:
+        """Cuts happen in that order and are listed in the message; the type survives."""
+        from durable.model import ErrorObject
+
+        trace_only = ErrorObject(
+            message="m", type="T", stack_trace=tuple("x" * 100 for _ in range(500))
+        )
+        fitted = trace_only.fitted()
+        assert fitted.json_size() <= 32_768 and fitted.type == "T"
+        assert fitted.stack_trace and fitted.stack_trace[-1] == "x" * 100
+        assert "oldest stack trace lines" in (fitted.message or "")
+
+        everything = ErrorObject(message="\u00e9" * 50_000, type="T", data="d" * 40_000)
+        fitted = everything.fitted()
+        assert fitted.json_size() <= 32_768 and fitted.data is None
+        assert "ErrorData of 40000 characters" in (fitted.message or "")
+        assert "characters of the message" in (fitted.message or "")
+        assert (fitted.message or "").startswith("\u00e9" * 100)
