@@ -22,7 +22,7 @@ Run it locally with ``durable.testing.run(process_order, {...})``.
 """
 
 from durable._workflow import DurableWorkflow, workflow
-from durable.config import Duration, StepConfig, StepSemantics
+from durable.config import ChildConfig, Duration, StepConfig, StepSemantics
 from durable.core import Context
 from durable.errors import (
     CallbackError,
@@ -38,6 +38,13 @@ from durable.errors import (
     UsageError,
     ValidationError,
 )
+from durable.imperative import (
+    DurableContext,
+    WithRetryConfig,
+    durable_execution,
+    durable_with_child_context,
+    with_retry,
+)
 from durable.model import (
     ErrorObject,
     ExecutionStatus,
@@ -45,7 +52,16 @@ from durable.model import (
     OperationStatus,
     OperationType,
 )
-from durable.ops import Step, StepContext, StepFunction, Wait, step
+from durable.ops import (
+    ChildContext,
+    ChildFunction,
+    Step,
+    StepContext,
+    StepFunction,
+    Wait,
+    child_context,
+    step,
+)
 from durable.retries import (
     JitterStrategy,
     LinearRetryStrategyConfig,
@@ -60,8 +76,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CallbackError",
+    "ChildConfig",
+    "ChildContext",
     "ChildContextError",
+    "ChildFunction",
     "Context",
+    "DurableContext",
     "DurableError",
     "DurableOperationError",
     "DurableWorkflow",
@@ -90,8 +110,17 @@ __all__ = [
     "UsageError",
     "ValidationError",
     "Wait",
+    "WithRetryConfig",
     "create_linear_retry_strategy",
+    "child_context",
     "create_retry_strategy",
+    "durable_execution",
+    "durable_step",
+    "durable_with_child_context",
     "step",
+    "with_retry",
     "workflow",
 ]
+
+#: The AWS SDK's name for ``durable.step``: a step function for both styles.
+durable_step = step

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from durable.serdes import SerDes
 
 __all__ = [
+    "CHECKPOINT_SIZE_LIMIT",
+    "ChildConfig",
     "MAX_NAME_LENGTH",
     "MAX_SUB_TYPE_LENGTH",
     "MAX_WAIT_SECONDS",
@@ -39,6 +41,9 @@ MAX_NAME_LENGTH = 256
 MAX_SUB_TYPE_LENGTH = 32
 #: Upper bound of WaitSeconds and NextAttemptDelaySeconds (366 days).
 MAX_WAIT_SECONDS = 31_622_400
+#: A child context result longer than this is not stored inline: the context
+#: completes with ReplayChildren and the value is rebuilt by replay (§5.7).
+CHECKPOINT_SIZE_LIMIT = 262_144
 
 _SUB_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
@@ -202,3 +207,29 @@ class StepConfig:
     )
     serdes: SerDes[Any] | None = None
     sub_type: str | None = attrs.field(default=None, kw_only=True, validator=_check_step_sub_type)
+
+
+def _check_child_sub_type(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_sub_type(value, what="ChildConfig")
+
+
+@attrs.frozen
+class ChildConfig:
+    """How a child context stores its result.
+
+    ``serdes`` serializes the result (default: the extended JSON serializer).
+    ``sub_type`` overrides the ``RunInChildContext`` sub-type.  A result
+    longer than 256 KiB is not stored: the context completes with
+    ``ReplayChildren`` and, on replay, its body runs again over its children's
+    checkpoints to rebuild the value; ``summary_generator(result) -> str``
+    then supplies the text stored instead.  A *virtual* context
+    (``is_virtual=True``) writes no checkpoint of its own: its operations
+    report the enclosing context as their parent.
+    """
+
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = attrs.field(default=None, validator=_check_child_sub_type)
+    summary_generator: Callable[[Any], str] | None = attrs.field(
+        default=None, validator=_check_callable_or_none
+    )
+    is_virtual: bool = False

@@ -36,6 +36,7 @@ import attrs
 
 from durable.config import (
     MAX_WAIT_SECONDS,
+    ChildConfig,
     StepConfig,
     StepSemantics,
     check_name,
@@ -44,12 +45,15 @@ from durable.errors import ValidationError
 from durable.model import OperationType
 
 __all__ = [
+    "ChildContext",
+    "ChildFunction",
     "Descriptor",
     "LoggerLike",
     "StepContext",
     "Step",
     "StepFunction",
     "Wait",
+    "child_context",
     "step",
 ]
 
@@ -199,6 +203,111 @@ class Wait(Descriptor):
     @property
     def sub_type(self) -> str:
         return "Wait"
+
+
+@attrs.frozen(kw_only=True)
+class ChildContext(Descriptor, Generic[T]):
+    """Run ``fn(child_ctx, *args, **kwargs)`` as an isolated sub-workflow.
+
+    ``fn`` receives a context of its own (its operations get ids prefixed by
+    this operation's id) and may be a generator function, an ``async def`` or
+    a plain function.  Its result is checkpointed like a step's, so a
+    completed child context replays without running its body.
+    """
+
+    op_type: ClassVar[OperationType] = OperationType.CONTEXT
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    name: str | None = attrs.field(default=None, converter=_name)
+    config: ChildConfig | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ValidationError(f"child context function must be callable, got {self.fn!r}")
+        if self.config is not None and not isinstance(self.config, ChildConfig):
+            raise ValidationError(
+                f"child context {self.name!r}: config must be a ChildConfig, got {self.config!r}"
+            )
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, T]: ...
+
+    @property
+    def sub_type(self) -> str:
+        config = self.config
+        return (config.sub_type if config is not None else None) or "RunInChildContext"
+
+    @property
+    def label(self) -> str:
+        return f"child context {self.name!r}" if self.name else "unnamed child context"
+
+    @property
+    def virtual(self) -> bool:
+        return self.config is not None and self.config.is_virtual
+
+
+class ChildFunction(Generic[P, T]):
+    """A function decorated with ``@durable.child_context``.
+
+    Calling it returns a ``ChildContext`` descriptor; the original function
+    is ``.fn``.
+    """
+
+    __slots__ = ("__dict__", "config", "fn", "name")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ValidationError(f"@durable.child_context must decorate a function, got {fn!r}")
+        self.fn = fn
+        self.name = check_name(name if name is not None else getattr(fn, "__name__", None))
+        self.config = config
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> ChildContext[T]:
+        return ChildContext(
+            fn=self.fn, args=args, kwargs=tuple(kwargs.items()), name=self.name, config=self.config
+        )
+
+    def __repr__(self) -> str:
+        return f"<durable child context {self.name!r}>"
+
+
+def child_context(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    config: ChildConfig | None = None,
+) -> Any:
+    """Make ``fn(ctx, *args, **kwargs)`` a durable child context.
+
+    ``@durable.child_context`` (named after the function) or
+    ``@durable.child_context(name=..., config=ChildConfig(...))``; calling
+    the decorated function gives a descriptor to yield or await::
+
+        @durable.child_context
+        def reserve(ctx, trip):
+            hotel = yield book_hotel(trip)
+            car = yield book_car(trip)
+            return {"hotel": hotel, "car": car}
+
+        booking = yield reserve(trip)
+    """
+    if fn is not None:
+        return ChildFunction(fn, name=name, config=config)
+
+    def decorate(f: Callable[..., Any]) -> ChildFunction[Any, Any]:
+        return ChildFunction(f, name=name, config=config)
+
+    return decorate
 
 
 class StepFunction(Generic[P, T]):

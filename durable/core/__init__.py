@@ -19,7 +19,7 @@ from durable.core._actions import (
     Suspend,
     Value,
 )
-from durable.core._context import Context
+from durable.core._context import Context, ReplayStatus
 from durable.core._ids import branch_id, operation_id
 from durable.core._logger import ReplaySafeLogger
 from durable.core._replay import Replay, Workflow
@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "Replay",
     "ReplaySafeLogger",
+    "ReplayStatus",
     "RunStep",
     "StepContext",
     "Suspend",

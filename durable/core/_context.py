@@ -10,20 +10,36 @@ replay status that silences the logger (§6.2, §6.4).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 import attrs
 
-from durable.config import Duration, StepConfig, as_duration
+from durable.config import ChildConfig, Duration, StepConfig, as_duration
 from durable.core._ids import operation_id
 from durable.core._logger import LoggerHolder, ReplaySafeLogger
 from durable.errors import ValidationError
-from durable.ops import LoggerLike, Step, StepContext, StepFunction, Wait
+from durable.ops import (
+    ChildContext,
+    ChildFunction,
+    LoggerLike,
+    Step,
+    StepContext,
+    StepFunction,
+    Wait,
+)
 
-__all__ = ["Context"]
+__all__ = ["Context", "ReplayStatus"]
 
 T = TypeVar("T")
+
+
+class ReplayStatus(enum.Enum):
+    """Whether a context is re-reading its log (``REPLAY``) or past it (``NEW``)."""
+
+    REPLAY = "replay"
+    NEW = "new"
 
 
 class Context:
@@ -48,6 +64,7 @@ class Context:
         "_next",
         "_parent_id",
         "_prefix",
+        "interpreter",
         "replaying",
     )
 
@@ -69,6 +86,9 @@ class Context:
         self._holder = holder
         self._execution_arn = execution_arn
         self._lambda_context = lambda_context
+        #: The interpreter driving this context (set by it; used by the
+        #: imperative API to resolve operations through it).
+        self.interpreter: Any = None
         self._logger: ReplaySafeLogger | None = None
 
     # -- operations ---------------------------------------------------------
@@ -119,6 +139,35 @@ class Context:
             raise ValidationError(f"ctx.step needs a callable, got {fn!r}")
         return Step(fn=fn, name=name, config=config)
 
+    def run_in_child_context(
+        self,
+        fn: ChildContext[T] | Callable[..., Any],
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> ChildContext[T]:
+        """An isolated sub-workflow: ``fn(child_ctx)`` with its own operation ids.
+
+        ``fn`` may be a generator function, an ``async def`` or a plain
+        function of one argument (the child's context), or a child context
+        built by a ``@durable.child_context`` function.
+        """
+        if isinstance(fn, ChildContext):
+            return attrs.evolve(
+                fn,
+                name=name if name is not None else fn.name,
+                config=config if config is not None else fn.config,
+            )
+        if isinstance(fn, ChildFunction):
+            built: ChildContext[T] = fn()
+            return attrs.evolve(
+                built,
+                name=name if name is not None else built.name,
+                config=config if config is not None else built.config,
+            )
+        if not callable(fn):
+            raise ValidationError(f"ctx.run_in_child_context needs a callable, got {fn!r}")
+        return ChildContext(fn=fn, name=name, config=config)
+
     def wait(self, duration: Duration | int, name: str | None = None) -> Wait:
         """A durable pause of ``duration`` (a ``Duration`` or whole seconds, at least 1)."""
         seconds = as_duration(duration, what=f"wait {name!r} duration").seconds
@@ -150,6 +199,10 @@ class Context:
         return self.replaying
 
     @property
+    def replay_status(self) -> ReplayStatus:
+        return ReplayStatus.REPLAY if self.replaying else ReplayStatus.NEW
+
+    @property
     def execution_arn(self) -> str:
         return self._execution_arn
 
@@ -169,6 +222,21 @@ class Context:
         return self._parent_id
 
     # -- interpreter side ----------------------------------------------------
+
+    def _child(self, operation_id: str, *, virtual: bool) -> Context:
+        """The context of a child operation: ids prefixed by ``operation_id``;
+        operations report ``operation_id`` as parent unless the child is
+        virtual (then they report this context's parent: protocol.md §4.5)."""
+        child = Context(
+            prefix=operation_id,
+            parent_id=self._parent_id if virtual else operation_id,
+            replaying=self.replaying,
+            holder=self._holder,
+            execution_arn=self._execution_arn,
+            lambda_context=self._lambda_context,
+        )
+        child.interpreter = self.interpreter
+        return child
 
     def _allocate(self) -> str:
         self._counter += 1

@@ -11,7 +11,9 @@ interpreter and finally returns the ``Outcome``:
 * ``RunBody(...)``            ask the shell to run a step body; the process is
   resumed with the body's ``Outcome``;
 * ``Park(resume_at, reason)`` nothing to do until the service re-invokes (or,
-  inside concurrent branches later, until ``resume_at``).
+  inside concurrent branches later, until ``resume_at``);
+* ``RunChild(fn, args, kwargs, ctx)`` run ``fn(ctx, *args, **kwargs)`` as a
+  nested workflow frame; the process is resumed with its ``Outcome``.
 
 Processes read the log afresh after every blocking request, so what the
 service answered (read-your-writes, protocol.md §3.2) decides what follows.
@@ -27,14 +29,17 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
-from durable.config import MAX_WAIT_SECONDS, StepSemantics
+from durable.config import CHECKPOINT_SIZE_LIMIT, MAX_WAIT_SECONDS, StepSemantics
 from durable.core._actions import Failure, Outcome, Value
 from durable.core._context import Context
 from durable.core._log import rebuild_error
 from durable.core._logger import ReplaySafeLogger
 from durable.errors import (
+    ChildContextError,
     ExecutionError,
     InvalidStateError,
+    InvocationError,
+    NonDeterminismError,
     RetryableSerDesError,
     SerDesError,
     StepError,
@@ -42,6 +47,7 @@ from durable.errors import (
     UsageError,
 )
 from durable.model import (
+    ContextOptions,
     ErrorObject,
     Operation,
     OperationAction,
@@ -50,14 +56,14 @@ from durable.model import (
     StepOptions,
     WaitOptions,
 )
-from durable.ops import Descriptor, Step, StepContext, Wait
+from durable.ops import ChildContext, Descriptor, Step, StepContext, Wait
 from durable.retries import RetryDecision, RetryPresets, decide_retry
 from durable.serdes import deserialize, serialize
 
 if TYPE_CHECKING:
     from durable.core._replay import Replay
 
-__all__ = ["HANDLERS", "Emit", "Park", "Process", "RunBody"]
+__all__ = ["HANDLERS", "Emit", "Park", "Process", "RunBody", "RunChild", "Started"]
 
 _STARTED = OperationStatus.STARTED
 _PENDING = OperationStatus.PENDING
@@ -89,13 +95,42 @@ class Park:
     reason: str
 
 
-Request = Union[Emit, RunBody, Park]  # noqa: UP007 - used at runtime in isinstance-free dispatch
+@attrs.frozen
+class RunChild:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    ctx: Context
+
+
+Request = Union[Emit, RunBody, Park, RunChild]  # noqa: UP007
 Process = Generator[Request, Any, Outcome]
+
+
+@attrs.frozen
+class Started:
+    """An operation whose id is allocated and whose process must now run.
+
+    ``Replay.begin_operation`` returns it when the operation cannot be
+    answered at once; a frame may also yield it (the imperative API does) to
+    hand the process to the interpreter.
+    """
+
+    process: Process
+    ctx: Context
+    op_id: str
+    record: Operation | None
+
+
 Handler = Callable[["Replay", Context, str, Any, Operation | None], "Outcome | Process"]
 
 
 def _update(
-    ctx: Context, op_id: str, desc: Step[Any] | Wait, action: OperationAction, **fields: Any
+    ctx: Context,
+    op_id: str,
+    desc: Step[Any] | Wait | ChildContext[Any],
+    action: OperationAction,
+    **fields: Any,
 ) -> OperationUpdate:
     return OperationUpdate(
         id=op_id,
@@ -224,8 +259,10 @@ def _step_process(
                 )
                 return Value(value)
         error = outcome.error
-        if isinstance(error, ExecutionError | RetryableSerDesError) or not isinstance(
-            error, Exception
+        # Unlike child contexts, a step hands other invocation errors (such as
+        # StepInterruptedError) to its retry strategy (§5.1).
+        if not isinstance(error, Exception) or isinstance(
+            error, ExecutionError | RetryableSerDesError
         ):
             return outcome
         error_object = ErrorObject.from_exception(error)
@@ -318,7 +355,128 @@ def _wait_process(
     return _NONE
 
 
+# -- child context (protocol.md §5.7) -------------------------------------------
+
+
+def _propagates(error: BaseException) -> bool:
+    """Errors an operation passes on untouched, writing nothing: the code
+    contradicts the log, the invocation must be retried, or it is not an
+    ``Exception`` at all."""
+    return (
+        not isinstance(error, Exception)
+        or isinstance(error, ExecutionError)
+        or (isinstance(error, InvocationError) and error.is_retryable())
+    )
+
+
+def start_child(
+    rp: Replay, ctx: Context, op_id: str, desc: ChildContext[Any], record: Operation | None
+) -> Outcome | Process:
+    if desc.virtual:
+        if record is not None:
+            return Failure(
+                NonDeterminismError(
+                    f"Non-deterministic operation identity at id={op_id!r}: the code runs a "
+                    f"virtual {desc.label} there, which writes no checkpoint, but the log holds "
+                    f"{record.type.value} {record.name!r}. The context was made virtual (or "
+                    "operations were reordered) after this execution started.",
+                    operation_id=op_id,
+                )
+            )
+        return _child_process(rp, ctx, op_id, desc, None)
+    if record is not None and record.is_terminal:
+        details = record.context_details
+        status = record.status
+        if status is _SUCCEEDED:
+            if not (details is not None and details.replay_children):
+                serdes = desc.config.serdes if desc.config is not None else None
+                payload = details.result if details is not None else None
+                if payload is None:
+                    return _NONE
+                try:
+                    return Value(
+                        deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label)
+                    )
+                except (SerDesError, RetryableSerDesError) as exc:
+                    return Failure(exc)
+        elif status is _FAILED:
+            return Failure(
+                rebuild_error(
+                    ChildContextError,
+                    details.error if details is not None else None,
+                    op_id=op_id,
+                    name=desc.name,
+                    what=desc.label,
+                )
+            )
+        else:
+            return Failure(
+                ChildContextError(
+                    f"{desc.label} (id {op_id}) was {status.value} by the service",
+                    error_type=f"Context.{status.value}",
+                    operation_id=op_id,
+                    operation_name=desc.name,
+                )
+            )
+    return _child_process(rp, ctx, op_id, desc, record)
+
+
+def _child_process(
+    rp: Replay, ctx: Context, op_id: str, desc: ChildContext[Any], record: Operation | None
+) -> Process:
+    virtual = desc.virtual
+    # A SUCCEEDED record reaches here only with ReplayChildren: the body runs
+    # again over its children's checkpoints to rebuild the value, writing nothing.
+    rebuilding = record is not None and record.status is _SUCCEEDED
+    if record is None and not virtual:
+        yield Emit(_update(ctx, op_id, desc, OperationAction.START), False)
+    child_ctx = ctx._child(op_id, virtual=virtual)
+    outcome: Outcome = yield RunChild(desc.fn, desc.args, desc.kwargs, child_ctx)
+    config = desc.config
+    if isinstance(outcome, Value):
+        serdes = config.serdes if config is not None else None
+        try:
+            payload = serialize(serdes, outcome.value, op_id, rp.execution_arn, what=desc.label)
+            value = (
+                None
+                if payload is None
+                else deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label)
+            )
+            if virtual or rebuilding:
+                return Value(value)
+            replay_children = payload is not None and len(payload) > CHECKPOINT_SIZE_LIMIT
+            if replay_children:
+                summarize = config.summary_generator if config is not None else None
+                payload = str(summarize(outcome.value)) if summarize is not None else ""
+        except Exception as exc:  # serializer or summary generator
+            outcome = Failure(exc)
+        else:
+            yield Emit(
+                _update(
+                    ctx,
+                    op_id,
+                    desc,
+                    OperationAction.SUCCEED,
+                    payload=payload,
+                    context_options=ContextOptions(replay_children=replay_children),
+                ),
+                True,
+            )
+            return Value(value)
+    error = outcome.error
+    if _propagates(error):
+        return outcome
+    assert isinstance(error, Exception)
+    error_object = ErrorObject.from_exception(error)
+    if not virtual and not rebuilding:
+        yield Emit(_update(ctx, op_id, desc, OperationAction.FAIL, error=error_object), True)
+    return Failure(
+        rebuild_error(ChildContextError, error_object, op_id=op_id, name=desc.name, what=desc.label)
+    )
+
+
 HANDLERS: dict[type[Descriptor], Handler] = {
     Step: start_step,
     Wait: start_wait,
+    ChildContext: start_child,
 }

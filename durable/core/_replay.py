@@ -38,6 +38,7 @@ further call.
 from __future__ import annotations
 
 import enum
+import functools
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -54,7 +55,7 @@ from durable.core._actions import (
     Value,
 )
 from durable.core._context import Context
-from durable.core._handlers import HANDLERS, Emit, Park, RunBody
+from durable.core._handlers import HANDLERS, Emit, Park, RunBody, RunChild, Started
 from durable.core._log import identity_mismatch
 from durable.core._logger import LoggerHolder
 from durable.errors import UsageError
@@ -166,6 +167,7 @@ class Replay:
             execution_arn=execution_arn,
             lambda_context=lambda_context,
         )
+        self.root_context.interpreter = self
         self._root = _Task()
         self._tasks: list[_Task] = [self._root]
         self._started = False
@@ -255,29 +257,73 @@ class Replay:
     def _start_root(self) -> None:
         task = self._root
         ctx = self.root_context
+        entered = self._enter(
+            functools.partial(self._workflow, self._input, ctx), ctx, self._workflow
+        )
+        if isinstance(entered, _Frame):
+            task.stack.append(entered)
+        else:
+            self._finish_task(task, entered)
+
+    def _enter(self, call: Callable[[], Any], ctx: Context, fn: Any) -> _Frame | Outcome:
+        """Call a workflow (or child) function: a generator or coroutine
+        becomes a frame; a plain function's return value or exception is its
+        outcome at once."""
         try:
-            result = self._workflow(self._input, ctx)
-        except Exception as exc:  # the workflow raised before its first yield
-            self._finish_task(task, Failure(exc))
-            return
+            result = call()
+        except Exception as exc:  # raised before its first yield
+            return Failure(exc)
         if isinstance(result, types.GeneratorType | types.CoroutineType) or (
             hasattr(result, "send") and hasattr(result, "throw") and hasattr(result, "close")
         ):
-            task.stack.append(_Frame(result, ctx, None, None))
-            return
+            return _Frame(result, ctx, None, None)
         if isinstance(result, Descriptor):
-            self._finish_task(
-                task,
-                Failure(
-                    UsageError(
-                        f"workflow {_name_of(self._workflow)} returned {result!r} instead of "
-                        "yielding it; write `yield ctx.step(...)` (or `await` in an async "
-                        "workflow) so the operation runs"
-                    )
-                ),
+            return Failure(
+                UsageError(
+                    f"{_name_of(fn)} returned {result!r} instead of yielding it; write "
+                    "`yield ctx.step(...)` (or `await` in an async workflow) so the operation runs"
+                )
             )
-            return
-        self._finish_task(task, Value(result))
+        return Value(result)
+
+    def begin_operation(self, ctx: Context, request: object) -> Outcome | Started:
+        """Start the operation ``request`` (a descriptor) yielded from ``ctx``.
+
+        Allocates its id, checks its identity against the log and asks its
+        handler what happens: an ``Outcome`` when the log already answers it,
+        else ``Started`` with the process to run.  Only the interpreter and
+        the imperative API (which resolves operations through here, while the
+        interpreter waits for it) call this.
+        """
+        handler = HANDLERS.get(type(request))  # type: ignore[arg-type]
+        if handler is None:
+            return Failure(_not_a_descriptor(request, self._workflow))
+        assert isinstance(request, Descriptor)
+        log = self.log
+        op_id = ctx._allocate()
+        record = log.get(op_id)
+        if record is not None:
+            mismatch = identity_mismatch(
+                record,
+                op_id=op_id,
+                op_type=request.op_type,
+                sub_type=request.sub_type,
+                name=getattr(request, "name", None),
+                parent_id=ctx.parent_id,
+                position=ctx._position,
+                context_id=ctx.operation_id,
+            )
+            if mismatch is not None:
+                return Failure(mismatch)
+        if ctx.replaying and (
+            record is None or (record.type is _STEP and record.status not in TERMINAL_STATUSES)
+        ):
+            ctx.replaying = False
+        answer = handler(self, ctx, op_id, request, record)
+        if type(answer) is Value or type(answer) is Failure:
+            _after_operation(ctx, record, log)
+            return answer
+        return Started(answer, ctx, op_id, record)  # type: ignore[arg-type]
 
     def _finish_task(self, task: _Task, outcome: Outcome) -> None:
         task.state = _State.DONE
@@ -326,39 +372,16 @@ class Replay:
 
             if frame.op_id is None:
                 # The workflow yielded: start an operation.
-                ctx = frame.ctx
-                handler = HANDLERS.get(type(request))
-                if handler is None:
-                    outcome = Failure(_not_a_descriptor(request, self._workflow))
-                    continue
-                op_id = ctx._allocate()
-                record = log.get(op_id)
-                if record is not None:
-                    mismatch = identity_mismatch(
-                        record,
-                        op_id=op_id,
-                        op_type=request.op_type,
-                        sub_type=request.sub_type,
-                        name=request.name,
-                        parent_id=ctx.parent_id,
-                        position=ctx._position,
-                        context_id=ctx.operation_id,
-                    )
-                    if mismatch is not None:
-                        outcome = Failure(mismatch)
-                        continue
-                if ctx.replaying and (
-                    record is None
-                    or (record.type is _STEP and record.status not in TERMINAL_STATUSES)
-                ):
-                    ctx.replaying = False
-                answer = handler(self, ctx, op_id, request, record)
-                if type(answer) is Value or type(answer) is Failure:
-                    _after_operation(ctx, record, log)
-                    outcome = answer
+                if type(request) is Started:
+                    started = request
                 else:
-                    stack.append(_Frame(answer, ctx, op_id, record))
-                    outcome = _RESUME
+                    answer = self.begin_operation(frame.ctx, request)
+                    if type(answer) is not Started:
+                        outcome = answer  # type: ignore[assignment]
+                        continue
+                    started = answer
+                stack.append(_Frame(started.process, started.ctx, started.op_id, started.record))
+                outcome = _RESUME
                 continue
 
             # An operation process asked the interpreter for something.
@@ -382,6 +405,16 @@ class Replay:
                 self._body_waiters[request.op_id] = task
                 task.state = _State.WAITING_BODY
                 return
+            elif kind is RunChild:
+                call = functools.partial(
+                    request.fn, request.ctx, *request.args, **dict(request.kwargs)
+                )
+                entered = self._enter(call, request.ctx, request.fn)
+                if isinstance(entered, _Frame):
+                    stack.append(entered)
+                    outcome = _RESUME
+                else:
+                    outcome = entered
             elif kind is Park:
                 task.state = _State.PARKED
                 task.resume_at = request.resume_at

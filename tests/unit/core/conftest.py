@@ -19,6 +19,7 @@ from durable.core import (
     Value,
 )
 from durable.model import (
+    ContextDetails,
     Operation,
     OperationAction,
     OperationStatus,
@@ -47,6 +48,22 @@ def record_of(
     )
     attempt = (base.step_details.attempt or 0) if base.step_details else 0
     action = update.action
+    if update.type is OperationType.CONTEXT:
+        if action is OperationAction.START:
+            return base
+        if action is OperationAction.SUCCEED:
+            options = update.context_options
+            return attrs.evolve(
+                base,
+                status=OperationStatus.SUCCEEDED,
+                context_details=ContextDetails(
+                    result=update.payload,
+                    replay_children=options.replay_children if options else None,
+                ),
+            )
+        return attrs.evolve(
+            base, status=OperationStatus.FAILED, context_details=ContextDetails(error=update.error)
+        )
     if update.type is OperationType.WAIT:
         assert update.wait_options is not None
         end = now + timedelta(seconds=update.wait_options.wait_seconds)
