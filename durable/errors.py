@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "BackgroundThreadError",
     "BatchCompletionError",
     "CallbackError",
     "CallbackExternalError",
@@ -55,6 +56,7 @@ __all__ = [
     "CallbackTimeoutError",
     "CheckpointError",
     "ChildContextError",
+    "DurableApiErrorCategory",
     "DurableError",
     "DurableExecutionsError",
     "DurableOperationError",
@@ -65,6 +67,9 @@ __all__ = [
     "InvokeError",
     "NonDeterminismError",
     "NonDeterministicExecutionError",
+    "OrderedLockError",
+    "OrphanedChildException",
+    "PluginLoadError",
     "RetryableSerDesError",
     "SerDesError",
     "ServiceApiError",
@@ -95,6 +100,13 @@ class TerminationReason(enum.Enum):
     NON_DETERMINISTIC_EXECUTION = "NON_DETERMINISTIC_EXECUTION"
     STEP_INTERRUPTED = "STEP_INTERRUPTED"
     SERIALIZATION_ERROR = "SERIALIZATION_ERROR"
+
+
+class DurableApiErrorCategory(enum.Enum):
+    """Whether a failed API call should be retried by a new invocation."""
+
+    INVOCATION = "INVOCATION"
+    EXECUTION = "EXECUTION"
 
 
 class DurableError(Exception):
@@ -393,6 +405,30 @@ class BatchCompletionError(DurableOperationError):
             operation_name=operation_name,
         )
         self.completion_reason = completion_reason
+
+
+class PluginLoadError(DurableError):
+    """Never raised by `durable`, which has no plugin mechanism; defined so that
+    code written for the AWS SDK that catches it still imports."""
+
+    wire_type = _REF + "PluginLoadError"
+
+
+class OrderedLockError(DurableError):
+    """Never raised by `durable` (ids follow program order without locks);
+    defined for code written against the AWS SDK."""
+
+    wire_type = _REF + "OrderedLockError"
+
+
+class BackgroundThreadError(BaseException):
+    """Never raised by `durable`, which checkpoints without a background
+    thread; defined for code written against the AWS SDK."""
+
+
+class OrphanedChildException(BaseException):
+    """Never raised by `durable`: it stops driving the branches of a finished
+    map or parallel instead of refusing their updates."""
 
 
 class SuspendExecution(BaseException):

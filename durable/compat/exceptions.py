@@ -1,0 +1,73 @@
+"""``aws_durable_execution_sdk_python.exceptions``: every exception name.
+
+``BotoClientError`` is `durable`'s ``ServiceApiError``.  ``BackgroundThreadError``,
+``OrphanedChildException``, ``OrderedLockError`` and ``PluginLoadError``
+exist so that code catching them imports; `durable` has none of the
+machinery that raises them.
+"""
+
+from durable.errors import (
+    BackgroundThreadError,
+    CallbackError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    CheckpointError,
+    ChildContextError,
+    DurableApiErrorCategory,
+    DurableExecutionsError,
+    DurableOperationError,
+    ExecutionError,
+    GetExecutionStateError,
+    InvalidStateError,
+    InvocationError,
+    InvokeError,
+    NonDeterministicExecutionError,
+    OrderedLockError,
+    OrphanedChildException,
+    PluginLoadError,
+    RetryableSerDesError,
+    SerDesError,
+    StepError,
+    StepInterruptedError,
+    SuspendExecution,
+    TerminationReason,
+    TimedSuspendExecution,
+    UnrecoverableError,
+    ValidationError,
+    WaitForConditionError,
+)
+from durable.errors import ServiceApiError as BotoClientError
+
+__all__ = [
+    "BackgroundThreadError",
+    "BotoClientError",
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildContextError",
+    "DurableApiErrorCategory",
+    "DurableExecutionsError",
+    "DurableOperationError",
+    "ExecutionError",
+    "GetExecutionStateError",
+    "InvalidStateError",
+    "InvocationError",
+    "InvokeError",
+    "NonDeterministicExecutionError",
+    "OrderedLockError",
+    "OrphanedChildException",
+    "PluginLoadError",
+    "RetryableSerDesError",
+    "SerDesError",
+    "StepError",
+    "StepInterruptedError",
+    "SuspendExecution",
+    "TerminationReason",
+    "TimedSuspendExecution",
+    "UnrecoverableError",
+    "ValidationError",
+    "WaitForConditionError",
+]

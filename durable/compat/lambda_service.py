@@ -1,0 +1,41 @@
+"""``aws_durable_execution_sdk_python.lambda_service``: the wire records."""
+
+from durable.model import (
+    CallbackDetails,
+    CallbackOptions,
+    ChainedInvokeDetails,
+    ChainedInvokeOptions,
+    ContextDetails,
+    ContextOptions,
+    ErrorObject,
+    ExecutionDetails,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+    StepDetails,
+    StepOptions,
+    WaitDetails,
+    WaitOptions,
+)
+
+__all__ = [
+    "CallbackDetails",
+    "CallbackOptions",
+    "ChainedInvokeDetails",
+    "ChainedInvokeOptions",
+    "ContextDetails",
+    "ContextOptions",
+    "ErrorObject",
+    "ExecutionDetails",
+    "Operation",
+    "OperationAction",
+    "OperationStatus",
+    "OperationType",
+    "OperationUpdate",
+    "StepDetails",
+    "StepOptions",
+    "WaitDetails",
+    "WaitOptions",
+]

@@ -1,0 +1,468 @@
+"""The imperative API: blocking ``context.step(...)`` calls over the one interpreter.
+
+Responsibility: let a plain function ``handler(event, context)`` whose
+``context.step(...)`` / ``context.wait(...)`` calls block until the
+operation's result is known run on the same interpreter as ``yield``
+workflows, writing the same checkpoint log.  This module adds no replay, id
+or checkpoint logic: every operation is resolved by
+``Replay.begin_operation`` and the handlers of ``durable.core``.
+
+Bridging technique (and why)
+----------------------------
+The interpreter drives a workflow by sending outcomes into a generator-like
+frame and reading the next descriptor out of it.  A plain function cannot be
+suspended mid-call, so the handler runs on a *worker thread*, and the frame
+the interpreter drives is a view of that thread (``_WorkerFrame``): sending
+a value into the view wakes the blocked call in the worker; the worker's next
+durable call (or its return) is what the view yields (or raises
+``StopIteration`` with).  Only one side runs at a time, so the interpreter's
+state is never touched concurrently.
+
+That hand-off costs a thread switch, so the worker first tries the fast
+path: while the interpreter waits for it, the worker calls
+``Replay.begin_operation`` itself.  When the log already answers the
+operation (every replayed step, every fired wait) the result comes straight
+back with no switch at all; only operations that need the shell (run a step
+body, send a checkpoint, suspend) are handed to the interpreter, as the
+``Started`` process ``begin_operation`` returned.  Replaying a long
+imperative workflow therefore costs about what the ``yield`` form costs.
+
+The rejected alternative, a re-entrant interpreter that the blocking call
+drives itself, would have needed a second way of running step bodies and
+checkpoints (the shell's job) inside the core's call stack.
+
+Child contexts run inline on the same worker thread: the view of a child is
+another frame over the same thread, entered when the interpreter asks for the
+child's body and left when the child function returns.  So nesting costs no
+threads.
+
+Suspension: when the invocation must end, the interpreter closes its frames;
+closing a view raises ``SuspendExecution`` (a ``BaseException``) at the
+worker's blocked call, so it unwinds through the user's code (``finally``
+blocks run; ``except Exception`` cannot catch it) and the thread ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+import attrs
+
+from durable._workflow import DurableWorkflow
+from durable.config import ChildConfig, Duration, StepConfig
+from durable.core import Context, Failure, Value
+from durable.core._handlers import Started
+from durable.errors import _SUSPEND_TOKEN, SuspendExecution, UsageError
+from durable.ops import ChildContext, LoggerLike, StepContext
+from durable.retries import RetryDecision, create_retry_strategy, decide_retry
+
+__all__ = [
+    "DurableContext",
+    "ExecutionContext",
+    "WithRetryConfig",
+    "durable_execution",
+    "durable_with_child_context",
+    "with_retry",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+# Messages to the worker thread.
+_VALUE, _ERROR, _SUSPEND, _ENTER = "value", "error", "suspend", "enter"
+# Events from the worker thread.
+_YIELD, _RETURN, _RAISE, _ENDED = "yield", "return", "raise", "ended"
+
+
+class _Worker:
+    """One thread running imperative user code, and the two queues to it."""
+
+    def __init__(self) -> None:
+        self.to_worker: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.from_worker: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        #: The interpreter has seen the thread's last event.
+        self.done = False
+        #: The interpreter is unwinding the worker: every request suspends.
+        self.closing = False
+
+    # -- worker side ---------------------------------------------------------
+
+    def request(self, item: object) -> Any:
+        """Hand ``item`` (a descriptor or a ``Started`` operation) to the
+        interpreter and block until it answers."""
+        if self.closing:
+            raise _suspension()
+        self.from_worker.put((_YIELD, item))
+        return self.receive()
+
+    def receive(self) -> Any:
+        kind, payload = self.to_worker.get()
+        if kind == _VALUE:
+            return payload
+        if kind == _ERROR:
+            raise payload
+        if kind == _SUSPEND:
+            raise _suspension()
+        return _Enter(payload)
+
+    def run(self, body: Callable[[], Any]) -> None:
+        """The thread's main function: run ``body`` and report how it ended."""
+        try:
+            self.from_worker.put((_RETURN, body()))
+        except SuspendExecution:
+            self.from_worker.put((_ENDED, None))
+        except BaseException as exc:
+            self.from_worker.put((_RAISE, exc))
+
+    # -- interpreter side ----------------------------------------------------
+
+    def next_event(self) -> Any:
+        kind, payload = self.from_worker.get()
+        if kind == _YIELD:
+            return payload
+        if kind == _RETURN:
+            raise StopIteration(payload)
+        if kind == _RAISE:
+            raise payload
+        # _ENDED: the worker unwound with SuspendExecution outside a close();
+        # that only happens if user code raised one it caught earlier.
+        self.done = True
+        raise UsageError("the imperative handler ended with a suspension it was not asked for")
+
+
+@attrs.frozen
+class _Enter:
+    """The interpreter asks the worker to run a child context's body now."""
+
+    call: Callable[[], Any]
+
+
+def _suspension() -> SuspendExecution:
+    return SuspendExecution("the invocation is suspending", _token=_SUSPEND_TOKEN)
+
+
+class _WorkerFrame:
+    """A generator-like view of the worker, for the interpreter to drive.
+
+    The root view starts the thread on its first ``send``; a child view
+    instead tells the (blocked) worker to enter the child's body.
+    """
+
+    def __init__(self, worker: _Worker, start: Callable[[], None], *, root: bool) -> None:
+        self._worker = worker
+        self._start = start
+        self._root = root
+        self._started = False
+        self._done = False
+
+    def send(self, value: Any) -> Any:
+        if not self._started:
+            self._started = True
+            self._start()
+        else:
+            self._worker.to_worker.put((_VALUE, value))
+        return self._next()
+
+    def throw(self, error: BaseException) -> Any:
+        if not self._started:
+            raise error
+        self._worker.to_worker.put((_ERROR, error))
+        return self._next()
+
+    def _next(self) -> Any:
+        try:
+            return self._worker.next_event()
+        except BaseException:
+            # This level of the worker returned or raised.
+            self._done = True
+            if self._root:
+                self._worker.done = True
+            raise
+
+    def close(self) -> None:
+        """Unwind the worker with ``SuspendExecution`` at its blocked call.
+
+        The innermost view is closed first; the suspension then unwinds every
+        level of the thread at once, so the outer views find it done.
+        """
+        worker = self._worker
+        if not self._started or self._done or worker.done:
+            return
+        worker.closing = True
+        worker.to_worker.put((_SUSPEND, None))
+        kind, payload = worker.from_worker.get()
+        self._done = True
+        if kind == _ENDED or self._root:
+            worker.done = True
+        if kind == _RAISE:
+            raise payload
+        if kind == _YIELD:
+            # Cannot happen while closing (requests raise at once); kept so a
+            # broken invariant is loud rather than a hang.
+            raise RuntimeError("generator ignored GeneratorExit")
+
+
+def _root_frame(handler: Callable[[Any, DurableContext], Any]) -> Callable[[Any, Context], Any]:
+    def workflow(event: Any, ctx: Context) -> _WorkerFrame:
+        worker = _Worker()
+        context = DurableContext(ctx, worker)
+
+        def start() -> None:
+            worker.thread = threading.Thread(
+                target=worker.run,
+                args=(lambda: handler(event, context),),
+                name=f"durable-{getattr(handler, '__name__', 'handler')}",
+                daemon=True,
+            )
+            worker.thread.start()
+
+        return _WorkerFrame(worker, start, root=True)
+
+    return workflow
+
+
+@attrs.frozen
+class ExecutionContext:
+    """Facts about the running execution."""
+
+    durable_execution_arn: str
+
+
+class DurableContext:
+    """The context an imperative handler receives: each call blocks until done.
+
+    Same names, parameters and defaults as the AWS SDK's ``DurableContext``::
+
+        @durable_execution
+        def handler(event, context: DurableContext):
+            order = context.step(validate_order(event["order_id"]))
+            context.wait(Duration.from_minutes(5))
+            return context.step(ship(order), name="ship")
+    """
+
+    def __init__(self, ctx: Context, worker: _Worker) -> None:
+        self._ctx = ctx
+        self._worker = worker
+
+    def _perform(self, descriptor: object) -> Any:
+        interpreter = self._ctx.interpreter
+        answer = interpreter.begin_operation(self._ctx, descriptor)
+        if type(answer) is Value:
+            return answer.value
+        if type(answer) is Failure:
+            raise answer.error
+        assert isinstance(answer, Started)
+        reply = self._worker.request(answer)
+        assert not isinstance(reply, _Enter)
+        return reply
+
+    # -- operations ----------------------------------------------------------
+
+    def step(
+        self,
+        func: Callable[[StepContext], T],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> T:
+        """Run ``func(step_context)`` as a checkpointed step and return its result."""
+        result: T = self._perform(self._ctx.step(func, name=name, config=config))
+        return result
+
+    def wait(self, duration: Duration, name: str | None = None) -> None:
+        """Pause durably for ``duration`` (at least 1 second)."""
+        self._perform(self._ctx.wait(duration, name=name))
+
+    def run_in_child_context(
+        self,
+        func: Callable[[DurableContext], T],
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> T:
+        """Run ``func(child_context)`` as an isolated, checkpointed sub-workflow."""
+        worker = self._worker
+        if name is None:
+            name = getattr(func, "_original_name", None)
+
+        def enter(child_ctx: Context) -> _WorkerFrame:
+            child = DurableContext(child_ctx, worker)
+            return _WorkerFrame(
+                worker, lambda: worker.to_worker.put((_ENTER, lambda: func(child))), root=False
+            )
+
+        interpreter = self._ctx.interpreter
+        answer = interpreter.begin_operation(
+            self._ctx, ChildContext(fn=enter, name=name, config=config)
+        )
+        if type(answer) is Value:
+            return answer.value  # type: ignore[no-any-return]
+        if type(answer) is Failure:
+            raise answer.error
+        reply = worker.request(answer)
+        if isinstance(reply, _Enter):
+            # Run the child's body here, on this thread, then wait for the
+            # interpreter to checkpoint it and answer the operation.
+            try:
+                value = reply.call()
+            except Exception as exc:
+                worker.from_worker.put((_RAISE, exc))
+            else:
+                worker.from_worker.put((_RETURN, value))
+            reply = worker.receive()
+        return reply  # type: ignore[no-any-return]
+
+    # -- logging and introspection ---------------------------------------------
+
+    @property
+    def logger(self) -> Any:
+        """A logger that stays silent while this context replays."""
+        return self._ctx.logger
+
+    def set_logger(self, new_logger: LoggerLike) -> None:
+        self._ctx.set_logger(new_logger)
+
+    def is_replaying(self) -> bool:
+        return self._ctx.is_replaying()
+
+    @property
+    def execution_context(self) -> ExecutionContext:
+        return ExecutionContext(durable_execution_arn=self._ctx.execution_arn)
+
+    @property
+    def lambda_context(self) -> Any:
+        return self._ctx.lambda_context
+
+    @property
+    def state(self) -> Context:
+        """The underlying yield-style context (for introspection)."""
+        return self._ctx
+
+
+@overload
+def durable_execution(
+    func: Callable[[Any, DurableContext], Any],
+    *,
+    boto3_client: Any = None,
+    plugins: Any = None,
+) -> DurableWorkflow[Callable[[Any, Context], Any]]: ...
+
+
+@overload
+def durable_execution(
+    func: None = None,
+    *,
+    boto3_client: Any = None,
+    plugins: Any = None,
+) -> Callable[
+    [Callable[[Any, DurableContext], Any]], DurableWorkflow[Callable[[Any, Context], Any]]
+]: ...
+
+
+def durable_execution(
+    func: Callable[[Any, DurableContext], Any] | None = None,
+    *,
+    boto3_client: Any = None,
+    plugins: Any = None,
+) -> Any:
+    """Make ``handler(event, context: DurableContext)`` a durable Lambda handler.
+
+    Usable bare or with ``boto3_client=``. The result is the Lambda handler,
+    and also runs under ``durable.testing``.  ``plugins`` (the AWS SDK's
+    instrumentation hooks) are not supported: passing any raises
+    ``UsageError``.
+    """
+    if plugins:
+        raise UsageError("durable_execution(plugins=...) is not supported by durable")
+
+    def decorate(
+        f: Callable[[Any, DurableContext], Any],
+    ) -> DurableWorkflow[Callable[[Any, Context], Any]]:
+        if not callable(f):
+            raise UsageError(f"@durable_execution must decorate a function, got {f!r}")
+        wrapped = DurableWorkflow(
+            _root_frame(f), boto3_client=boto3_client, name=getattr(f, "__name__", None)
+        )
+        functools.update_wrapper(wrapped, f)  # name, docstring and __wrapped__ of the handler
+        return wrapped
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+class _ChildCall(Generic[T]):
+    """``f(*args)`` bound, waiting for a ``DurableContext``; carries the name."""
+
+    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._original_name = getattr(fn, "__name__", None)
+
+    def __call__(self, context: DurableContext) -> T:
+        return self._fn(context, *self._args, **self._kwargs)
+
+
+def durable_with_child_context(
+    func: Callable[..., T],
+) -> Callable[..., Callable[[DurableContext], T]]:
+    """Decorate ``f(context, *args, **kwargs)`` so that ``f(*args, **kwargs)``
+    is a function of a ``DurableContext``, for ``run_in_child_context``; the
+    child context is named after ``f``."""
+
+    @functools.wraps(func)
+    def bind(*args: Any, **kwargs: Any) -> Callable[[DurableContext], T]:
+        return _ChildCall(func, args, kwargs)
+
+    return bind
+
+
+@attrs.frozen
+class WithRetryConfig:
+    """How ``with_retry`` retries: its strategy (default
+    ``create_retry_strategy()``: 3 attempts), and whether the attempts run in
+    a child context of their own (the default) with which config."""
+
+    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+    wrap_with_run_in_child_context: bool = True
+    child_context_config: ChildConfig | None = None
+
+
+def with_retry(
+    context: DurableContext,
+    func: Callable[[DurableContext, int], T],
+    config: WithRetryConfig | None = None,
+    name: str | None = None,
+) -> T:
+    """Run ``func(context, attempt)`` until it returns, retrying what it raises.
+
+    Unlike a step's retries, each attempt may run several durable
+    operations; between attempts a durable wait named
+    ``"<name>-backoff-<attempt>"`` holds the strategy's delay (protocol.md
+    §5.10).  When the strategy gives up, the last error propagates.
+    """
+    config = config if config is not None else WithRetryConfig()
+    strategy = config.retry_strategy or create_retry_strategy()
+
+    def attempts(ctx: DurableContext) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return func(ctx, attempt)
+            except Exception as error:
+                decision = decide_retry(strategy, error, attempt, ctx.state.interpreter.random)
+                if not decision.should_retry:
+                    raise
+                ctx.wait(
+                    Duration(max(1, decision.delay_seconds)),
+                    name=f"{name}-backoff-{attempt}" if name else None,
+                )
+
+    if config.wrap_with_run_in_child_context:
+        return context.run_in_child_context(attempts, name=name, config=config.child_context_config)
+    return attempts(context)
