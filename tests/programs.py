@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import durable
 from durable import (
+    DurableContext,
     Duration,
     JitterStrategy,
     RetryStrategyConfig,
@@ -24,6 +25,7 @@ from durable import (
     StepError,
     StepSemantics,
     create_retry_strategy,
+    durable_execution,
 )
 from durable.core import Failure, RunStep, Value
 from durable.model import Operation
@@ -47,7 +49,15 @@ class WaitSpec:
     seconds: int
 
 
-Spec = StepSpec | WaitSpec
+@attrs.frozen
+class ChildSpec:
+    name: str | None
+    body: tuple[Spec, ...]
+    #: Raise after the body's operations (the context then FAILs).
+    fails: bool = False
+
+
+Spec = StepSpec | WaitSpec | ChildSpec
 
 names = st.one_of(st.none(), st.sampled_from(["a", "b", "charge", "ship", "x y"]))
 values = st.one_of(
@@ -69,14 +79,29 @@ step_specs = st.builds(
 wait_specs = st.builds(WaitSpec, name=names, seconds=st.integers(1, 3600))
 
 
-def programs(*, at_most_once: bool = True, max_size: int = 6) -> st.SearchStrategy[list[Spec]]:
-    """Lists of step and wait specs (at-least-once steps only unless ``at_most_once``)."""
+def programs(
+    *, at_most_once: bool = True, max_size: int = 6, children: bool = False
+) -> st.SearchStrategy[list[Spec]]:
+    """Lists of step and wait specs (at-least-once steps only unless
+    ``at_most_once``), with nested child contexts when ``children``."""
     steps = (
         step_specs
         if at_most_once
         else step_specs.map(lambda s: attrs.evolve(s, at_most_once=False))
     )
-    return st.lists(st.one_of(steps, wait_specs), min_size=1, max_size=max_size)
+    leaves: st.SearchStrategy[Any] = st.one_of(steps, wait_specs)
+    if children:
+        leaves = st.recursive(
+            leaves,
+            lambda inner: st.builds(
+                ChildSpec,
+                name=names,
+                body=st.lists(inner, max_size=3).map(tuple),
+                fails=st.booleans(),
+            ),
+            max_leaves=6,
+        )
+    return st.lists(leaves, min_size=1, max_size=max_size)
 
 
 def _config(spec: StepSpec) -> StepConfig:
@@ -105,36 +130,113 @@ def _body(spec: StepSpec) -> Callable[[durable.StepContext], Any]:
     return body
 
 
+def _child_failure(spec: ChildSpec) -> ValueError:
+    return ValueError(f"child {spec.name} failed")
+
+
 def generator_workflow(program: list[Spec]) -> Callable[..., Any]:
-    def workflow(event: Any, ctx: durable.Context) -> Any:
+    def run(ctx: durable.Context, specs: Any) -> Any:
         results: list[Any] = []
-        for spec in program:
+        for spec in specs:
             if isinstance(spec, WaitSpec):
                 yield ctx.wait(spec.seconds, name=spec.name)
-                continue
-            try:
-                results.append((yield ctx.step(_body(spec), name=spec.name, config=_config(spec))))
-            except StepError as err:
-                results.append(["failed", err.message, err.error_type])
+            elif isinstance(spec, ChildSpec):
+
+                def child(c: durable.Context, spec: ChildSpec = spec) -> Any:
+                    inner = yield from run(c, spec.body)
+                    if spec.fails:
+                        raise _child_failure(spec)
+                    return inner
+
+                try:
+                    results.append((yield ctx.run_in_child_context(child, name=spec.name)))
+                except durable.ChildContextError as err:
+                    results.append(["child failed", err.message, err.error_type])
+            else:
+                try:
+                    results.append(
+                        (yield ctx.step(_body(spec), name=spec.name, config=_config(spec)))
+                    )
+                except StepError as err:
+                    results.append(["failed", err.message, err.error_type])
         return results
+
+    def workflow(event: Any, ctx: durable.Context) -> Any:
+        return (yield from run(ctx, program))
 
     return workflow
 
 
 def coroutine_workflow(program: list[Spec]) -> Callable[..., Any]:
-    async def workflow(event: Any, ctx: durable.Context) -> Any:
+    async def run(ctx: durable.Context, specs: Any) -> Any:
         results: list[Any] = []
-        for spec in program:
+        for spec in specs:
             if isinstance(spec, WaitSpec):
                 await ctx.wait(spec.seconds, name=spec.name)
-                continue
-            try:
-                results.append(await ctx.step(_body(spec), name=spec.name, config=_config(spec)))
-            except StepError as err:
-                results.append(["failed", err.message, err.error_type])
+            elif isinstance(spec, ChildSpec):
+
+                async def child(c: durable.Context, spec: ChildSpec = spec) -> Any:
+                    inner = await run(c, spec.body)
+                    if spec.fails:
+                        raise _child_failure(spec)
+                    return inner
+
+                try:
+                    results.append(await ctx.run_in_child_context(child, name=spec.name))
+                except durable.ChildContextError as err:
+                    results.append(["child failed", err.message, err.error_type])
+            else:
+                try:
+                    results.append(
+                        await ctx.step(_body(spec), name=spec.name, config=_config(spec))
+                    )
+                except StepError as err:
+                    results.append(["failed", err.message, err.error_type])
         return results
 
+    async def workflow(event: Any, ctx: durable.Context) -> Any:
+        return await run(ctx, program)
+
     return workflow
+
+
+def imperative_workflow(program: list[Spec]) -> Any:
+    def run(ctx: DurableContext, specs: Any) -> Any:
+        results: list[Any] = []
+        for spec in specs:
+            if isinstance(spec, WaitSpec):
+                ctx.wait(Duration(spec.seconds), name=spec.name)
+            elif isinstance(spec, ChildSpec):
+
+                def child(c: DurableContext, spec: ChildSpec = spec) -> Any:
+                    inner = run(c, spec.body)
+                    if spec.fails:
+                        raise _child_failure(spec)
+                    return inner
+
+                try:
+                    results.append(ctx.run_in_child_context(child, name=spec.name))
+                except durable.ChildContextError as err:
+                    results.append(["child failed", err.message, err.error_type])
+            else:
+                try:
+                    results.append(ctx.step(_body(spec), name=spec.name, config=_config(spec)))
+                except StepError as err:
+                    results.append(["failed", err.message, err.error_type])
+        return results
+
+    @durable_execution
+    def handler(event: Any, context: DurableContext) -> Any:
+        return run(context, program)
+
+    return handler
+
+
+STYLES: dict[str, Callable[[list[Spec]], Any]] = {
+    "generator": generator_workflow,
+    "coroutine": coroutine_workflow,
+    "imperative": imperative_workflow,
+}
 
 
 class BodyCounter:

@@ -60,7 +60,18 @@ def test_both_styles_of_order_processing_write_the_same_log(style: str) -> None:
     assert [r.updates for r in other.requests] == [r.updates for r in reference.requests]
 
 
-@pytest.mark.parametrize("name", ["greeting", "order_processing"])
+def test_the_three_styles_write_the_same_log() -> None:
+    """Generator, coroutine and imperative trips leave identical checkpoint logs."""
+    module = load("three_styles")
+    results = [run(workflow, {"to": "Porto"}) for workflow in module["STYLES"].values()]
+    assert {str(r.result) for r in results} == {
+        str({"price": 200.0, "booking": ["hotel in Porto", "car in Porto"], "status": "confirmed"})
+    }
+    logs = [[r.updates for r in result.requests] for result in results]
+    assert logs[0] == logs[1] == logs[2]
+
+
+@pytest.mark.parametrize("name", ["greeting", "order_processing", "three_styles"])
 def test_examples_run_as_scripts(name: str) -> None:
     """`python examples/<name>.py` exits 0 and prints the execution's outcome."""
     out = subprocess.run(

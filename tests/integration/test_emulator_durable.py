@@ -39,8 +39,14 @@ from durable import (
     create_retry_strategy,
 )
 from durable.lambda_ import handle
-from durable.model import CheckpointOutput, StatePage
 from durable.runtime import LAMBDA_RESPONSE_SIZE_LIMIT
+from tests.integration.compare import (
+    RefusingService,
+    log_essence,
+    outcome,
+    replay_event,
+    updates_by_operation,
+)
 from tests.integration.conftest import EmulatorFactory
 from tests.integration.emulator import EmulatorHarness, ExecutionResult, FakeLambdaContext
 
@@ -367,64 +373,14 @@ def run_reference(factory: EmulatorFactory, scenario: Scenario) -> Run:
     return Run(harness, harness.run(scenario.name, scenario.input, timeout=60), bodies)
 
 
-_TIMES = {"StartTimestamp", "EndTimestamp", "NextAttemptTimestamp", "ScheduledEndTimestamp"}
-
-
-def _untimed(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _untimed(v) for k, v in value.items() if k not in _TIMES}
-    if isinstance(value, list):
-        return [_untimed(v) for v in value]
-    return value
-
-
-def log_essence(operations: list[dict[str, Any]]) -> list[Any]:
-    """The final log without timestamps and without the execution's own identity."""
-    out = []
-    for op in operations:
-        if op["Type"] == "EXECUTION":
-            out.append({"Type": "EXECUTION", "ExecutionDetails": op.get("ExecutionDetails")})
-        else:
-            out.append(_untimed(op))
-    return out
-
-
-def updates_by_operation(run: Run) -> dict[str, list[dict[str, Any]]]:
-    per_op: dict[str, list[dict[str, Any]]] = {}
-    for updates in run.harness.checkpoint_updates(run.result.arn):
-        for update in updates:
-            if update["Type"] != "EXECUTION":
-                per_op.setdefault(update["Id"], []).append(update)
-    return per_op
-
-
-class RefusingService:
-    """A service that fails the test if a replay tries to talk to it."""
-
-    def checkpoint(
-        self, execution_arn: str, checkpoint_token: str, updates: Any
-    ) -> CheckpointOutput:
-        kinds = [(u.type.value, u.action.value, u.name) for u in updates]
-        raise AssertionError(f"a pure replay sent a checkpoint: {kinds}")
-
-    def get_execution_state(
-        self, execution_arn: str, checkpoint_token: str, marker: str, max_items: int = 1000
-    ) -> StatePage:
-        raise AssertionError("a pure replay read state")
-
-
-def replay_event(run: Run) -> dict[str, Any]:
-    return {
-        "DurableExecutionArn": run.result.arn,
-        "CheckpointToken": "cmVwbGF5",
-        "InitialExecutionState": {"Operations": run.result.final_operations()},
-    }
+def _updates(run: Run) -> dict[str, list[dict[str, Any]]]:
+    return updates_by_operation(run.harness, run.result.arn)
 
 
 def replay_in_durable(scenario: Scenario, source: Run) -> tuple[dict[str, Any], int]:
     bodies = Bodies()
     workflow = durable.workflow(scenario.durable_fn(bodies))
-    output = handle(workflow, replay_event(source), None, service=RefusingService())
+    output = handle(workflow, replay_event(source.result), None, service=RefusingService())
     return output, bodies.runs
 
 
@@ -444,13 +400,9 @@ def replay_in_reference(scenario: Scenario, source: Run) -> tuple[dict[str, Any]
             aws_request_id="replay",
             invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{scenario.name}",
         )
-        output = handler(replay_event(source), context)
+        output = handler(replay_event(source.result), context)
         stub.assert_no_pending_responses()
     return output, bodies.runs
-
-
-def _outcome(run: Run) -> tuple[Any, Any, Any]:
-    return run.result.status, run.result.result, run.result.error
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -461,8 +413,8 @@ def test_durable_matches_the_reference_on_the_emulator(
     mine = run_durable(emulator_factory, scenario)
     theirs = run_reference(emulator_factory, scenario)
 
-    assert _outcome(mine) == _outcome(theirs)
-    assert updates_by_operation(mine) == updates_by_operation(theirs)
+    assert outcome(mine.result) == outcome(theirs.result)
+    assert _updates(mine) == _updates(theirs)
     assert log_essence(mine.result.final_operations()) == log_essence(
         theirs.result.final_operations()
     )

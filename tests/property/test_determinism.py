@@ -12,10 +12,10 @@ from durable.core import Checkpoint, Finish, Replay, RunStep, Value
 from durable.testing import LocalRunner, LocalService, SimulatedCrash
 from durable.testing._service import EPOCH
 from tests.programs import (
+    STYLES,
     BodyCounter,
     Spec,
     StepSpec,
-    coroutine_workflow,
     essence,
     generator_workflow,
     programs,
@@ -31,7 +31,7 @@ def run_program(
     fault: Any = None,
     counter: BodyCounter | None = None,
 ) -> Any:
-    build = generator_workflow if style == "generator" else coroutine_workflow
+    build = STYLES[style]
     service = LocalService(fault=fault)
     runner = LocalRunner(build(program), service=service, run_body=counter or BodyCounter())
     return runner.run({"program": len(program)})
@@ -49,6 +49,20 @@ class CrashOnce:
         if not self.fired and call == self.call and phase == self.phase:
             self.fired = True
             raise SimulatedCrash(f"killed at checkpoint {call} ({phase})")
+
+
+def _no_body(action: RunStep) -> Any:
+    raise AssertionError(f"replay ran the body of {action.name or action.op_id}")
+
+
+def _preloaded(done: Any) -> LocalService:
+    """A service holding a finished execution's log, ready for one more invocation."""
+    service = LocalService()
+    arn = service.start_execution(done.log[0].execution_details.input_payload)
+    service.execution(arn).operations.update(
+        {op.id: op for op in done.log if op.type.value != "EXECUTION"}
+    )
+    return service
 
 
 def draw_crash(data: Any, checkpoints: int, bodies: int) -> tuple[CrashOnce, BodyCounter]:
@@ -93,14 +107,26 @@ def test_a_crash_after_any_checkpoint_prefix_changes_nothing(
 
 
 @PROPERTY
-@given(programs())
-def test_generator_and_coroutine_forms_write_identical_logs(program: list[Spec]) -> None:
-    """(c) The yield and await forms of a program send the same updates in the same requests."""
-    gen = run_program(program, style="generator")
-    coro = run_program(program, style="coroutine")
-    assert coro.result == gen.result
-    assert [r.updates for r in coro.requests] == [r.updates for r in gen.requests]
-    assert essence(coro.log) == essence(gen.log)
+@given(programs(children=True))
+def test_the_three_styles_write_identical_logs(program: list[Spec]) -> None:
+    """(c) The yield, await and imperative forms of a program, child contexts included,
+    send the same updates in the same requests and return the same result, and
+    each form's final log replays in every form with no body run and nothing sent."""
+    runs = {style: run_program(program, style=style) for style in STYLES}
+    reference = runs["generator"]
+    for style, result in runs.items():
+        assert result.result == reference.result, style
+        assert [r.updates for r in result.requests] == [r.updates for r in reference.requests], (
+            style
+        )
+        assert essence(result.log) == essence(reference.log), style
+    for style in STYLES:
+        replay = LocalRunner(
+            STYLES[style](program), service=_preloaded(reference), run_body=_no_body
+        )
+        outcome = replay.resume(next(iter(replay.service._executions)))
+        assert outcome.result == reference.result, style
+        assert outcome.checkpoint_calls == 0, style
 
 
 @PROPERTY

@@ -1,0 +1,124 @@
+"""The public surface: durable's names, and durable.compat against the AWS SDK's."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import durable
+import durable.compat
+
+COMPAT_MODULES = [
+    "",
+    ".config",
+    ".context",
+    ".types",
+    ".retries",
+    ".serdes",
+    ".exceptions",
+    ".execution",
+    ".lambda_service",
+    ".state",
+]
+
+#: AWS SDK top-level names that arrive with later features (map, parallel,
+#: callbacks); each is added to durable.compat in the change that adds it.
+NOT_YET = {
+    "BatchItemStatus",
+    "BatchResult",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionStatus",
+    "ParallelBranch",
+    "complete_batch",
+    "continue_batch",
+    "durable_parallel_branch",
+    "durable_wait_for_callback",
+}
+
+
+@pytest.mark.parametrize("suffix", COMPAT_MODULES)
+def test_every_compat_name_exists_in_the_same_aws_module(suffix: str) -> None:
+    """Each name durable.compat<suffix> exports is importable from the AWS SDK's
+    module of the same path, so rewriting the import line is all a user does."""
+    reference = pytest.importorskip(f"aws_durable_execution_sdk_python{suffix}")
+    mine = importlib.import_module(f"durable.compat{suffix}")
+    names = set(mine.__all__) - {"__version__"}
+    missing = sorted(name for name in names if not hasattr(reference, name))
+    assert missing == []
+    for name in names:
+        assert getattr(mine, name) is not None
+
+
+def test_the_top_level_gap_is_exactly_the_features_still_to_come() -> None:
+    """Every AWS top-level name is in durable.compat, except those of later features."""
+    reference = pytest.importorskip("aws_durable_execution_sdk_python")
+    absent = set(reference.__all__) - set(durable.compat.__all__)
+    assert absent == NOT_YET
+
+
+def test_compat_names_are_durables_own_objects() -> None:
+    """durable.compat re-exports; it never defines a second implementation."""
+    from durable.compat import config, context, exceptions
+
+    assert context.durable_step is durable.step
+    assert context.DurableContext is durable.DurableContext
+    assert config.Duration is durable.Duration
+    assert exceptions.NonDeterministicExecutionError is durable.NonDeterminismError
+
+
+def test_durables_public_names_are_pinned() -> None:
+    """A change to durable.__all__ is a deliberate API change."""
+    assert sorted(durable.__all__) == sorted(
+        [
+            "CallbackError",
+            "ChildConfig",
+            "ChildContext",
+            "ChildContextError",
+            "ChildFunction",
+            "Context",
+            "DurableContext",
+            "DurableError",
+            "DurableOperationError",
+            "DurableWorkflow",
+            "Duration",
+            "ErrorObject",
+            "ExecutionError",
+            "ExecutionStatus",
+            "InvocationError",
+            "InvocationStatus",
+            "InvokeError",
+            "JitterStrategy",
+            "LinearRetryStrategyConfig",
+            "NonDeterminismError",
+            "OperationStatus",
+            "OperationType",
+            "RetryDecision",
+            "RetryPresets",
+            "RetryStrategyConfig",
+            "SerDesError",
+            "Step",
+            "StepConfig",
+            "StepContext",
+            "StepError",
+            "StepFunction",
+            "StepSemantics",
+            "UsageError",
+            "ValidationError",
+            "Wait",
+            "WithRetryConfig",
+            "child_context",
+            "create_linear_retry_strategy",
+            "create_retry_strategy",
+            "durable_execution",
+            "durable_step",
+            "durable_with_child_context",
+            "step",
+            "with_retry",
+            "workflow",
+        ]
+    )
+    for name in durable.__all__:
+        assert hasattr(durable, name), name
