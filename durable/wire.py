@@ -22,8 +22,8 @@ strictly: a string must be a JSON string, an integer a JSON integer (an
 integral float is tolerated), a boolean a JSON boolean, an enum one of its
 string values, a list a JSON array.
 
-Timestamps.  The model holds timezone-aware UTC ``datetime`` objects.  On
-input a timestamp may be
+Timestamps.  The model holds ``Timestamp`` values: integer milliseconds since
+the epoch.  On input a timestamp may be
 
 * a number: values >= 100_000_000_000 are milliseconds since the Unix epoch
   (the invocation event's form), smaller values are seconds (the form of API
@@ -33,8 +33,8 @@ input a timestamp may be
 * an ISO-8601 string, with ``Z`` or an offset (without one it is UTC);
 * a ``datetime`` (botocore's form for API responses; naive means UTC).
 
-On output a timestamp is always an integer number of milliseconds since the
-epoch (sub-millisecond parts are truncated).
+On output a timestamp is that integer number of milliseconds (sub-millisecond
+parts of inputs are truncated when decoded).
 
 Errors.  Every decoding failure raises ``durable.errors.ServiceProtocolError``
 whose single message lists the path of each bad member, e.g.
@@ -57,6 +57,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -80,6 +81,7 @@ from durable.model import (
     OperationUpdate,
     StatePage,
     StepDetails,
+    Timestamp,
 )
 
 __all__ = [
@@ -109,8 +111,9 @@ MILLISECONDS_THRESHOLD: Final = 100_000_000_000
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
-_FLOAT_EXACT_MS_LIMIT: Final = 2**32 * 1000  # 2106-02-07, in milliseconds
-_fromtimestamp: Final = datetime.fromtimestamp
+#: The range of ``datetime`` (years 1-9999), in milliseconds since the epoch.
+_MIN_MS: Final = -62_135_596_800_000
+_MAX_MS: Final = 253_402_300_799_999
 
 # ---------------------------------------------------------------------------
 # Member names
@@ -217,36 +220,35 @@ def _structure_bool(value: Any, _: Any) -> bool:
     raise TypeError(f"expected a boolean, got {_describe(value)}")
 
 
-def _from_number(value: float) -> datetime:
-    try:
-        if value >= MILLISECONDS_THRESHOLD:
-            if value < _FLOAT_EXACT_MS_LIMIT:
-                # Exact: below 2**32 s a double resolves the quotient to well
-                # under half a microsecond, and fromtimestamp rounds to the
-                # nearest microsecond.
-                return _fromtimestamp(value / 1000, UTC)
-            return _EPOCH + timedelta(milliseconds=value)
-        return _EPOCH + timedelta(seconds=value)
-    except (OverflowError, ValueError, OSError):
-        raise ValueError(f"timestamp {value!r} is out of range") from None
+def _from_number(value: float) -> Timestamp:
+    if value != value or value in (math.inf, -math.inf):
+        raise ValueError(f"timestamp {value!r} is out of range")
+    millis = value if value >= MILLISECONDS_THRESHOLD else value * 1000
+    if not _MIN_MS <= millis <= _MAX_MS:
+        raise ValueError(f"timestamp {value!r} is out of range")
+    return Timestamp(math.floor(millis))
 
 
-def _structure_timestamp(value: Any, _: Any) -> datetime:
+def _from_datetime(value: datetime) -> Timestamp:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return Timestamp((value - _EPOCH) // _ONE_MS)
+
+
+def _structure_timestamp(value: Any, _: Any) -> Timestamp:
     kind = type(value)
-    if kind is int or kind is float:
+    if kind is int:
+        return _from_number(value)
+    if kind is float:
         return _from_number(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _from_datetime(value)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{_describe(value)} is not an ISO-8601 timestamp") from None
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        return _from_datetime(parsed)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _from_number(value)
     raise TypeError(
@@ -384,10 +386,8 @@ def _record_unstructure_factory(cl: type, conv: cattrs.Converter) -> Callable[[A
     return unstructure_record
 
 
-def _unstructure_timestamp(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // _ONE_MS
+def _unstructure_timestamp(value: int) -> int:
+    return int(value)
 
 
 def _tuple_unstructure_factory(tp: Any, conv: cattrs.Converter) -> Callable[[Any], list[Any]]:
@@ -435,8 +435,7 @@ def _operation_structure_factory(
             )
     step_details_hook = conv.get_structure_hook(StepDetails)
     timestamp = _structure_timestamp
-    fromtimestamp = _fromtimestamp
-    low, high = MILLISECONDS_THRESHOLD, _FLOAT_EXACT_MS_LIMIT
+    low, high = MILLISECONDS_THRESHOLD, _MAX_MS
 
     def step_details(raw: Any) -> Any:
         # The common replay shape: {"Attempt": n, "Result": "..."}.
@@ -469,20 +468,16 @@ def _operation_structure_factory(
         ):
             return None
         present = 3 + (parent_id is not None) + (name is not None) + (sub_type is not None)
-        start = get("StartTimestamp")
+        start: Any = get("StartTimestamp")
         if start is not None:
             present += 1
-            if type(start) is int and low <= start < high:
-                start = fromtimestamp(start / 1000, UTC)
-            else:
-                start = timestamp(start, datetime)
-        end = get("EndTimestamp")
+            if not (type(start) is int and low <= start <= high):
+                start = timestamp(start, Timestamp)
+        end: Any = get("EndTimestamp")
         if end is not None:
             present += 1
-            if type(end) is int and low <= end < high:
-                end = fromtimestamp(end / 1000, UTC)
-            else:
-                end = timestamp(end, datetime)
+            if not (type(end) is int and low <= end <= high):
+                end = timestamp(end, Timestamp)
         raw_step = get("StepDetails")
         if len(value) == present + (raw_step is not None):
             return Operation(
@@ -544,8 +539,8 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(bool, _structure_bool)
-    conv.register_structure_hook(datetime, _structure_timestamp)
-    conv.register_unstructure_hook(datetime, _unstructure_timestamp)
+    conv.register_structure_hook(Timestamp, _structure_timestamp)
+    conv.register_unstructure_hook(Timestamp, _unstructure_timestamp)
     conv.register_structure_hook_factory(_is_enum, _enum_structure_factory)
     conv.register_structure_hook_factory(_is_optional, _optional_structure_factory)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_structure_factory)

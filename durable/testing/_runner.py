@@ -31,6 +31,7 @@ from durable.model import (
     Operation,
     OperationStatus,
     OperationType,
+    to_datetime,
 )
 from durable.ops import LoggerLike
 from durable.runtime import run_invocation, run_step_body
@@ -97,8 +98,8 @@ class OperationResult:
             result=_decode(raw),
             raw_result=raw,
             error=op.error,
-            start_timestamp=op.start_timestamp,
-            end_timestamp=op.end_timestamp,
+            start_timestamp=None if op.start_timestamp is None else to_datetime(op.start_timestamp),
+            end_timestamp=None if op.end_timestamp is None else to_datetime(op.end_timestamp),
             children=children,
         )
 

@@ -40,7 +40,10 @@ from durable.model import (
     OperationUpdate,
     StatePage,
     StepDetails,
+    Timestamp,
     WaitDetails,
+    timestamp,
+    to_datetime,
 )
 
 __all__ = ["CheckpointRequest", "Execution", "LocalService", "SimulatedCrash", "VirtualClock"]
@@ -201,7 +204,7 @@ class LocalService:
             type=OperationType.EXECUTION,
             status=OperationStatus.STARTED,
             name=name,
-            start_timestamp=self.clock.now(),
+            start_timestamp=timestamp(self.clock.now()),
             execution_details=ExecutionDetails(input_payload=input_payload),
         )
         self._executions[arn] = execution
@@ -292,17 +295,17 @@ class LocalService:
             if op.status is OperationStatus.STARTED and op.type is OperationType.WAIT:
                 details = op.wait_details
                 if details is not None and details.scheduled_end_timestamp is not None:
-                    due.append(details.scheduled_end_timestamp)
+                    due.append(to_datetime(details.scheduled_end_timestamp))
             elif op.status is OperationStatus.PENDING and op.type is OperationType.STEP:
                 step = op.step_details
                 if step is not None and step.next_attempt_timestamp is not None:
-                    due.append(step.next_attempt_timestamp)
+                    due.append(to_datetime(step.next_attempt_timestamp))
         return min(due) if due else None
 
     def fire_due(self, arn: str) -> list[str]:
         """Apply every timer due at the current time; return the changed ids."""
         execution = self.execution(arn)
-        now = self.clock.now()
+        now = timestamp(self.clock.now())
         changed: list[str] = []
         for op in list(execution.operations.values()):
             new: Operation | None = None
@@ -344,7 +347,7 @@ class LocalService:
         call = self.calls
         if self.fault is not None:
             self.fault(call, "before")
-        now = self.clock.now()
+        now = timestamp(self.clock.now())
         staged = self._validate_and_stage(execution, updates, now)
         # Commit atomically.
         execution.operations.update(staged)
@@ -430,7 +433,7 @@ class LocalService:
             self._fail(execution, update.error or ErrorObject(message="execution failed"))
 
     def _validate_and_stage(
-        self, execution: Execution, updates: Sequence[OperationUpdate], now: datetime
+        self, execution: Execution, updates: Sequence[OperationUpdate], now: Timestamp
     ) -> dict[str, Operation]:
         staged: dict[str, Operation] = {}
         seen_in_request: dict[str, list[OperationAction]] = {}
@@ -480,7 +483,7 @@ class LocalService:
             )
 
     def _apply(
-        self, view: _Overlay, update: OperationUpdate, now: datetime, where: str
+        self, view: _Overlay, update: OperationUpdate, now: Timestamp, where: str
     ) -> Operation:
         kind = update.type
         action = update.action
@@ -523,7 +526,7 @@ class LocalService:
                 return attrs.evolve(
                     base,
                     wait_details=WaitDetails(
-                        scheduled_end_timestamp=now + timedelta(seconds=options.wait_seconds)
+                        scheduled_end_timestamp=Timestamp(now + options.wait_seconds * 1000)
                     ),
                 )
             if status is not OperationStatus.STARTED:
@@ -563,7 +566,7 @@ class LocalService:
         existing: Operation | None,
         status: OperationStatus | None,
         update: OperationUpdate,
-        now: datetime,
+        now: Timestamp,
         where: str,
     ) -> Operation:
         action = update.action
@@ -604,7 +607,7 @@ class LocalService:
             status=OperationStatus.PENDING,
             step_details=StepDetails(
                 attempt=attempt + 1,
-                next_attempt_timestamp=now + timedelta(seconds=delay),
+                next_attempt_timestamp=Timestamp(now + delay * 1000),
                 result=update.payload,
                 error=update.error,
             ),

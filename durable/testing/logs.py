@@ -25,6 +25,7 @@ from durable.model import (
     OperationType,
     StepDetails,
     WaitDetails,
+    timestamp,
 )
 from durable.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 
@@ -53,7 +54,7 @@ class LogBuilder:
                 id=execution_id,
                 type=OperationType.EXECUTION,
                 status=OperationStatus.STARTED,
-                start_timestamp=self.now,
+                start_timestamp=timestamp(self.now),
                 execution_details=ExecutionDetails(
                     input_payload=None if input is None else json.dumps(input)
                 ),
@@ -111,12 +112,14 @@ class LogBuilder:
                 status=status,
                 name=name,
                 sub_type=sub_type,
-                start_timestamp=self.now,
+                start_timestamp=timestamp(self.now),
                 step_details=StepDetails(
                     attempt=attempt,
                     result=payload,
                     error=error,
-                    next_attempt_timestamp=next_attempt,
+                    next_attempt_timestamp=None
+                    if next_attempt is None
+                    else timestamp(next_attempt),
                 ),
             )
         )
@@ -136,8 +139,10 @@ class LogBuilder:
                 status=status,
                 name=name,
                 sub_type="Wait",
-                start_timestamp=self.now,
-                wait_details=WaitDetails(scheduled_end_timestamp=scheduled_end or self.now),
+                start_timestamp=timestamp(self.now),
+                wait_details=WaitDetails(
+                    scheduled_end_timestamp=timestamp(scheduled_end or self.now)
+                ),
             )
         )
 

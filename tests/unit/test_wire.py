@@ -36,6 +36,8 @@ from durable.model import (
     StepOptions,
     WaitDetails,
     WaitOptions,
+    timestamp,
+    to_datetime,
 )
 
 # ---------------------------------------------------------------------------
@@ -100,6 +102,8 @@ OUTPUTS_1_5 = [
 
 MS = 1733000000512  # 2024-11-30T20:53:20.512Z
 WHEN = datetime(2024, 11, 30, 20, 53, 20, 512000, tzinfo=UTC)
+#: The model holds timestamps as integer epoch milliseconds.
+WHEN_MS = timestamp(WHEN)
 
 GOOD_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/n/exec-1"
 
@@ -128,7 +132,7 @@ def test_event_example_round_trips() -> None:
     (execution,) = decoded.initial_execution_state.operations
     assert execution.type is OperationType.EXECUTION
     assert execution.status is OperationStatus.STARTED
-    assert execution.start_timestamp == datetime(2024, 11, 30, 20, 53, 20, tzinfo=UTC)
+    assert execution.start_timestamp == timestamp(datetime(2024, 11, 30, 20, 53, 20, tzinfo=UTC))
     assert execution.execution_details == ExecutionDetails(input_payload='{"orderId": 42}')
     assert decoded.initial_execution_state.next_marker == ""
     assert decoded.updated_operation_ids == ()
@@ -157,8 +161,8 @@ def test_checkpoint_response_round_trips_with_millisecond_timestamps() -> None:
     decoded = wire.checkpoint_output_from_dict(doc)
     assert decoded.checkpoint_token == "AAABBBcccEEE=="
     (op,) = decoded.new_execution_state.operations
-    assert op.start_timestamp == datetime(2024, 11, 30, 20, 53, 20, 512000, tzinfo=UTC)
-    assert op.end_timestamp == datetime(2024, 11, 30, 20, 53, 20, 731000, tzinfo=UTC)
+    assert op.start_timestamp == timestamp(datetime(2024, 11, 30, 20, 53, 20, 512000, tzinfo=UTC))
+    assert op.end_timestamp == timestamp(datetime(2024, 11, 30, 20, 53, 20, 731000, tzinfo=UTC))
     assert op.step_details is not None
     assert op.step_details.attempt == 1
     expected = json.loads(CHECKPOINT_RESPONSE_3_2)
@@ -265,9 +269,9 @@ def test_every_member_name() -> None:
         id="i",
         type=OperationType.STEP,
         status=OperationStatus.PENDING,
-        start_timestamp=WHEN,
-        step_details=StepDetails(attempt=2, next_attempt_timestamp=WHEN, error=error),
-        wait_details=WaitDetails(scheduled_end_timestamp=WHEN),
+        start_timestamp=WHEN_MS,
+        step_details=StepDetails(attempt=2, next_attempt_timestamp=WHEN_MS, error=error),
+        wait_details=WaitDetails(scheduled_end_timestamp=WHEN_MS),
         callback_details=CallbackDetails(callback_id="cb=", result="r"),
         context_details=ContextDetails(replay_children=True, result="r"),
         chained_invoke_details=ChainedInvokeDetails(result="r"),
@@ -334,11 +338,13 @@ def test_member_names_exist_in_the_service_model() -> None:
         parent_id="p",
         name="n",
         sub_type="s",
-        start_timestamp=WHEN,
-        end_timestamp=WHEN,
+        start_timestamp=WHEN_MS,
+        end_timestamp=WHEN_MS,
         execution_details=ExecutionDetails(input_payload="{}"),
-        step_details=StepDetails(attempt=2, next_attempt_timestamp=WHEN, result="r", error=error),
-        wait_details=WaitDetails(scheduled_end_timestamp=WHEN),
+        step_details=StepDetails(
+            attempt=2, next_attempt_timestamp=WHEN_MS, result="r", error=error
+        ),
+        wait_details=WaitDetails(scheduled_end_timestamp=WHEN_MS),
         callback_details=CallbackDetails(callback_id="cb=", result="r", error=error),
         context_details=ContextDetails(replay_children=True, result="r", error=error),
         chained_invoke_details=ChainedInvokeDetails(result="r", error=error),
@@ -366,8 +372,7 @@ def test_botocore_parsed_checkpoint_response() -> None:
     from_json = wire.checkpoint_output_from_dict(json.loads(CHECKPOINT_RESPONSE_3_2))
     assert from_botocore == from_json
     start = from_botocore.new_execution_state.operations[0].start_timestamp
-    assert start is not None
-    assert start.utcoffset() == timedelta(0)
+    assert start == 1733000000512
 
 
 def test_checkpoint_response_without_token() -> None:
@@ -454,7 +459,7 @@ def test_unknown_members_are_ignored() -> None:
         id="op-1",
         type=OperationType.STEP,
         status=OperationStatus.STARTED,
-        start_timestamp=WHEN,
+        start_timestamp=WHEN_MS,
         step_details=StepDetails(attempt=0),
     )
 
@@ -487,7 +492,7 @@ def test_updated_operation_ids_round_trip() -> None:
     ],
 )
 def test_timestamp_forms(raw: object) -> None:
-    """Every accepted timestamp form decodes to the same aware UTC datetime, in every member."""
+    """Every accepted timestamp form decodes to the same epoch milliseconds, in every member."""
     op = wire.operation_from_dict(
         _step(
             1,
@@ -505,18 +510,17 @@ def test_timestamp_forms(raw: object) -> None:
         op.step_details.next_attempt_timestamp,
         op.wait_details.scheduled_end_timestamp,
     ):
-        assert value == WHEN
-        assert value is not None
-        assert value.tzinfo is UTC
+        assert value == MS
+        assert type(value) is int
 
 
 def test_timestamp_from_dateutil_tz() -> None:
-    """A datetime in botocore's dateutil tzutc is normalised to datetime.UTC."""
+    """A datetime in botocore's dateutil tzutc decodes like any aware datetime."""
     tz = pytest.importorskip("dateutil.tz")
     op = wire.operation_from_dict(_step(1, StartTimestamp=WHEN.replace(tzinfo=tz.tzutc())))
-    assert op.start_timestamp == WHEN
+    assert op.start_timestamp == MS
     assert op.start_timestamp is not None
-    assert op.start_timestamp.tzinfo is UTC
+    assert to_datetime(op.start_timestamp) == WHEN
 
 
 def test_timestamp_seconds_versus_milliseconds_boundary() -> None:
@@ -524,15 +528,15 @@ def test_timestamp_seconds_versus_milliseconds_boundary() -> None:
     threshold = wire.MILLISECONDS_THRESHOLD
     assert threshold == 100_000_000_000
 
-    def start_of(raw: object) -> datetime | None:
+    def start_of(raw: object) -> int | None:
         return wire.operation_from_dict(_step(1, StartTimestamp=raw)).start_timestamp
 
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    assert start_of(threshold) == epoch + timedelta(milliseconds=threshold)
-    assert start_of(threshold - 1) == epoch + timedelta(seconds=threshold - 1)
-    assert start_of(1733000000) == datetime(2024, 11, 30, 20, 53, 20, tzinfo=UTC)
-    far = 10**13 + 1  # year 2286: beyond the float fast path, still exact
-    assert start_of(far) == epoch + timedelta(milliseconds=far)
+    assert start_of(threshold) == threshold
+    assert start_of(threshold - 1) == (threshold - 1) * 1000
+    assert start_of(1733000000) == 1733000000000
+    assert start_of(1733000000.5119) == 1733000000511  # sub-millisecond parts are dropped
+    far = 10**13 + 1  # year 2286
+    assert start_of(far) == far
 
 
 def test_timestamps_are_written_as_integer_milliseconds() -> None:
@@ -541,8 +545,8 @@ def test_timestamps_are_written_as_integer_milliseconds() -> None:
         id="x",
         type=OperationType.WAIT,
         status=OperationStatus.STARTED,
-        start_timestamp=WHEN + timedelta(microseconds=999),
-        wait_details=WaitDetails(scheduled_end_timestamp=WHEN.replace(tzinfo=None)),
+        start_timestamp=timestamp(WHEN + timedelta(microseconds=999)),
+        wait_details=WaitDetails(scheduled_end_timestamp=WHEN_MS),
     )
     out = wire.operation_to_dict(op)
     assert out["StartTimestamp"] == MS
@@ -768,7 +772,7 @@ timestamps = st.datetimes(
     min_value=datetime(2000, 1, 1),
     max_value=datetime(2100, 1, 1),
     timezones=st.just(UTC),
-).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))
+).map(timestamp)
 opt_timestamps = st.none() | timestamps
 
 errors = st.builds(

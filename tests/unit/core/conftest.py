@@ -27,6 +27,7 @@ from durable.model import (
     OperationUpdate,
     StepDetails,
     WaitDetails,
+    timestamp,
 )
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -44,7 +45,7 @@ def record_of(
         parent_id=update.parent_id,
         name=update.name,
         sub_type=update.sub_type,
-        start_timestamp=now,
+        start_timestamp=timestamp(now),
     )
     attempt = (base.step_details.attempt or 0) if base.step_details else 0
     action = update.action
@@ -66,7 +67,7 @@ def record_of(
         )
     if update.type is OperationType.WAIT:
         assert update.wait_options is not None
-        end = now + timedelta(seconds=update.wait_options.wait_seconds)
+        end = timestamp(now + timedelta(seconds=update.wait_options.wait_seconds))
         return attrs.evolve(base, wait_details=WaitDetails(scheduled_end_timestamp=end))
     if action is OperationAction.START:
         return attrs.evolve(
@@ -91,8 +92,9 @@ def record_of(
         step_details=StepDetails(
             attempt=attempt + 1,
             error=update.error,
-            next_attempt_timestamp=now
-            + timedelta(seconds=update.step_options.next_attempt_delay_seconds),
+            next_attempt_timestamp=timestamp(
+                now + timedelta(seconds=update.step_options.next_attempt_delay_seconds)
+            ),
         ),
     )
 

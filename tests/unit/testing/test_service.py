@@ -16,6 +16,7 @@ from durable.model import (
     OperationUpdate,
     StepOptions,
     WaitOptions,
+    timestamp,
 )
 from durable.testing import LocalService
 
@@ -77,7 +78,9 @@ def test_step_updates_move_the_step_and_count_attempts(service: LocalService) ->
     (op,) = answer.new_execution_state.operations
     assert op.status is OperationStatus.PENDING
     assert op.step_details is not None and op.step_details.attempt == 1
-    assert op.step_details.next_attempt_timestamp == service.clock.now() + timedelta(seconds=5)
+    assert op.step_details.next_attempt_timestamp == timestamp(
+        service.clock.now() + timedelta(seconds=5)
+    )
     assert service.next_wakeup(arn) == service.clock.now() + timedelta(seconds=5)
     service.clock.advance(5)
     assert service.fire_due(arn) == [A]
