@@ -46,7 +46,6 @@ MAX_WAIT_SECONDS = 31_622_400
 CHECKPOINT_SIZE_LIMIT = 262_144
 
 _SUB_TYPE = re.compile(r"[A-Za-z0-9_-]+")
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 #: A retry strategy: ``(error, attempts_made) -> RetryDecision`` (protocol.md §8.1).
 RetryStrategy = Callable[[Exception, int], "RetryDecision"]
@@ -68,7 +67,7 @@ def check_name(name: str | None, *, what: str = "operation") -> str | None:
             f"{what} name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}: "
             f"{name[:40]!r}..."
         )
-    if not _PRINTABLE_ASCII.fullmatch(name):
+    if not (name.isascii() and name.isprintable()):  # printable ASCII: 0x20-0x7E
         bad = next(ch for ch in name if not (" " <= ch <= "~"))
         raise ValidationError(
             f"{what} name {name!r} contains {bad!r}; names must be printable ASCII "

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import functools
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
@@ -92,23 +93,39 @@ class _Worker:
 
     # -- worker side ---------------------------------------------------------
 
+    # ``request`` and ``report`` put one event and take one message in the
+    # same frame, with no Python call in between: an exception (say a
+    # RecursionError deep in nested children) can then only happen before
+    # the event or after the message, never between, so the two threads
+    # cannot fall out of step.
+
     def request(self, item: object) -> Any:
         """Hand ``item`` (a descriptor or a ``Started`` operation) to the
         interpreter and block until it answers."""
         if self.closing:
             raise _suspension()
         self.from_worker.put((_YIELD, item))
-        return self.receive()
-
-    def receive(self) -> Any:
         kind, payload = self.to_worker.get()
-        if kind == _VALUE:
+        if kind is _VALUE:
             return payload
-        if kind == _ERROR:
+        if kind is _ERROR:
             raise payload
-        if kind == _SUSPEND:
+        if kind is _SUSPEND:
             raise _suspension()
         return _Enter(payload)
+
+    def report(self, event: str, payload: Any) -> Any:
+        """Say how a child's body ended, then block until the interpreter
+        answers the child operation."""
+        self.from_worker.put((event, payload))
+        kind, answer = self.to_worker.get()
+        if kind is _VALUE:
+            return answer
+        if kind is _ERROR:
+            raise answer
+        if kind is _SUSPEND:
+            raise _suspension()
+        raise UsageError(f"the interpreter sent {kind!r} where an answer was due")
 
     def run(self, body: Callable[[], Any]) -> None:
         """The thread's main function: run ``body`` and report how it ended."""
@@ -140,6 +157,19 @@ class _Enter:
     """The interpreter asks the worker to run a child context's body now."""
 
     call: Callable[[], Any]
+
+
+#: Frames kept free below the recursion limit when entering a child's body.
+_HEADROOM = 120
+
+
+def _near_recursion_limit() -> bool:
+    """True when this thread's stack is within ``_HEADROOM`` frames of the limit."""
+    try:
+        sys._getframe(sys.getrecursionlimit() - _HEADROOM)
+    except ValueError:
+        return False
+    return True
 
 
 def _suspension() -> SuspendExecution:
@@ -306,13 +336,20 @@ class DurableContext:
         if isinstance(reply, _Enter):
             # Run the child's body here, on this thread, then wait for the
             # interpreter to checkpoint it and answer the operation.
+            if _near_recursion_limit():
+                return worker.report(  # type: ignore[no-any-return]
+                    _RAISE,
+                    RecursionError(
+                        "imperative child contexts nest too deeply for Python's recursion "
+                        f"limit ({sys.getrecursionlimit()}); the generator style has no such "
+                        "limit"
+                    ),
+                )
             try:
                 value = reply.call()
             except Exception as exc:
-                worker.from_worker.put((_RAISE, exc))
-            else:
-                worker.from_worker.put((_RETURN, value))
-            reply = worker.receive()
+                return worker.report(_RAISE, exc)  # type: ignore[no-any-return]
+            return worker.report(_RETURN, value)  # type: ignore[no-any-return]
         return reply  # type: ignore[no-any-return]
 
     # -- logging and introspection ---------------------------------------------

@@ -2,7 +2,9 @@
 
 Responsibility: the data of the core contract (design.md).  Actions are
 imperative verbs the shell carries out; outcomes are what a step body (or any
-operation) produced.  All frozen attrs classes: data only.
+operation) produced.  All immutable attrs classes: data only.  ``Value`` and
+``Failure`` (one per operation) refuse assignment through ``on_setattr``
+rather than ``frozen=True``, which is slower to construct.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@attrs.define(on_setattr=attrs.setters.frozen, hash=True)
 class Value:
     """An operation (or a step body) produced ``value``."""
 
     value: Any = None
 
 
-@attrs.frozen
+@attrs.define(on_setattr=attrs.setters.frozen, hash=True)
 class Failure:
     """An operation (or a step body) raised ``error``."""
 

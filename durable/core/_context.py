@@ -122,6 +122,11 @@ class Context:
         config are kept unless given here.  A plain function or lambda has no
         name unless ``name`` is given (as in the reference SDK).
         """
+        kind = type(fn)
+        if kind is not Step and kind is not StepFunction:
+            if not callable(fn):
+                raise ValidationError(f"ctx.step needs a callable, got {fn!r}")
+            return Step(fn=fn, name=name, config=config)
         if isinstance(fn, Step):
             return attrs.evolve(
                 fn,

@@ -23,6 +23,7 @@ no ``isinstance`` ladder.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Union
@@ -55,10 +56,11 @@ from durable.model import (
     OperationUpdate,
     StepOptions,
     WaitOptions,
+    to_datetime,
 )
 from durable.ops import ChildContext, Descriptor, Step, StepContext, Wait
 from durable.retries import RetryDecision, RetryPresets, decide_retry
-from durable.serdes import deserialize, serialize
+from durable.serdes import EXTENDED_TYPES_SERDES, SerDes, deserialize, serialize
 
 if TYPE_CHECKING:
     from durable.core._replay import Replay
@@ -72,6 +74,8 @@ _SUCCEEDED = OperationStatus.SUCCEEDED
 _FAILED = OperationStatus.FAILED
 _AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
 _NONE = Value(None)
+_default_decode = functools.partial(EXTENDED_TYPES_SERDES.deserialize, serdes_context=None)
+_default_encode = functools.partial(EXTENDED_TYPES_SERDES.serialize, serdes_context=None)
 
 
 @attrs.frozen
@@ -146,14 +150,39 @@ def _update(
 # -- step (protocol.md §5.1) --------------------------------------------------
 
 
-def _decode_step_result(rp: Replay, op_id: str, desc: Step[Any], payload: str | None) -> Outcome:
+def _decode(
+    rp: Replay, op_id: str, desc: Descriptor, serdes: SerDes[Any] | None, payload: str | None
+) -> Outcome:
+    """A stored payload as the operation's outcome.  The default serializer
+    is called directly (no context object, no wrapper) on the replay hot
+    path; only a failure goes through the wrapper, which names the operation."""
     if payload is None:
         return _NONE
-    serdes = desc.config.serdes if desc.config is not None else None
+    if serdes is None:
+        try:
+            return Value(_default_decode(payload))
+        except Exception:  # the wrapper below reports it, naming the operation
+            pass
     try:
         return Value(deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label))
     except (SerDesError, RetryableSerDesError) as exc:
         return Failure(exc)
+
+
+def _encode_round_trip(
+    rp: Replay, op_id: str, desc: Descriptor, serdes: SerDes[Any] | None, value: Any
+) -> tuple[str | None, Any]:
+    """Serialize ``value`` and deserialize it again (what the workflow gets back)."""
+    if serdes is None:
+        try:
+            text: str = _default_encode(value)
+            return text, _default_decode(text)
+        except Exception:  # the wrapper below reports it, naming the operation
+            pass
+    payload = serialize(serdes, value, op_id, rp.execution_arn, what=desc.label)
+    if payload is None:
+        return None, None
+    return payload, deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label)
 
 
 def start_step(
@@ -163,8 +192,12 @@ def start_step(
         status = record.status
         details = record.step_details
         if status is _SUCCEEDED:
-            return _decode_step_result(
-                rp, op_id, desc, details.result if details is not None else None
+            return _decode(
+                rp,
+                op_id,
+                desc,
+                desc.config.serdes if desc.config is not None else None,
+                details.result if details is not None else None,
             )
         if status is _FAILED:
             return Failure(
@@ -202,7 +235,10 @@ def _step_process(
             assert record is not None
             details = record.step_details
             due = details.next_attempt_timestamp if details is not None else None
-            yield Park(due, f"{desc.label} waits for its next attempt")
+            yield Park(
+                None if due is None else to_datetime(due),
+                f"{desc.label} waits for its next attempt",
+            )
             record = log.get(op_id)
             continue
         details = record.step_details if record is not None else None
@@ -245,12 +281,7 @@ def _step_process(
         if isinstance(outcome, Value):
             serdes = desc.config.serdes if desc.config is not None else None
             try:
-                payload = serialize(serdes, outcome.value, op_id, rp.execution_arn, what=desc.label)
-                value = (
-                    None
-                    if payload is None
-                    else deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label)
-                )
+                payload, value = _encode_round_trip(rp, op_id, desc, serdes, outcome.value)
             except SerDesError as exc:
                 outcome = Failure(exc)
             else:
@@ -348,7 +379,7 @@ def _wait_process(
         details = record.wait_details if record is not None else None
         due = details.scheduled_end_timestamp if details is not None else None
         yield Park(
-            due if due is not None else rp.now + timedelta(seconds=desc.seconds),
+            to_datetime(due) if due is not None else rp.now + timedelta(seconds=desc.seconds),
             f"{desc.label} for {desc.seconds} s",
         )
         record = log.get(op_id)
@@ -389,16 +420,13 @@ def start_child(
         status = record.status
         if status is _SUCCEEDED:
             if not (details is not None and details.replay_children):
-                serdes = desc.config.serdes if desc.config is not None else None
-                payload = details.result if details is not None else None
-                if payload is None:
-                    return _NONE
-                try:
-                    return Value(
-                        deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label)
-                    )
-                except (SerDesError, RetryableSerDesError) as exc:
-                    return Failure(exc)
+                return _decode(
+                    rp,
+                    op_id,
+                    desc,
+                    desc.config.serdes if desc.config is not None else None,
+                    details.result if details is not None else None,
+                )
         elif status is _FAILED:
             return Failure(
                 rebuild_error(
@@ -436,12 +464,7 @@ def _child_process(
     if isinstance(outcome, Value):
         serdes = config.serdes if config is not None else None
         try:
-            payload = serialize(serdes, outcome.value, op_id, rp.execution_arn, what=desc.label)
-            value = (
-                None
-                if payload is None
-                else deserialize(serdes, payload, op_id, rp.execution_arn, what=desc.label)
-            )
+            payload, value = _encode_round_trip(rp, op_id, desc, serdes, outcome.value)
             if virtual or rebuilding:
                 return Value(value)
             replay_children = payload is not None and len(payload) > CHECKPOINT_SIZE_LIMIT

@@ -56,10 +56,11 @@ from durable.core._actions import (
 )
 from durable.core._context import Context
 from durable.core._handlers import HANDLERS, Emit, Park, RunBody, RunChild, Started
+from durable.core._ids import operation_id
 from durable.core._log import identity_mismatch
 from durable.core._logger import LoggerHolder
 from durable.errors import UsageError
-from durable.model import TERMINAL_STATUSES, Operation, OperationType
+from durable.model import TERMINAL_STATUSES, Operation, OperationStatus, OperationType
 from durable.ops import Descriptor, LoggerLike
 
 __all__ = ["Replay", "Workflow"]
@@ -69,6 +70,7 @@ __all__ = ["Replay", "Workflow"]
 Workflow = Callable[[Any, Context], Any]
 
 _STEP = OperationType.STEP
+_SUCCEEDED = OperationStatus.SUCCEEDED
 _EXECUTION = OperationType.EXECUTION
 #: What a frame is sent when it starts or resumes with nothing to report.
 _RESUME = None
@@ -286,7 +288,7 @@ class Replay:
             )
         return Value(result)
 
-    def begin_operation(self, ctx: Context, request: object) -> Outcome | Started:
+    def begin_operation(self, ctx: Context, request: Any) -> Outcome | Started:
         """Start the operation ``request`` (a descriptor) yielded from ``ctx``.
 
         Allocates its id, checks its identity against the log and asks its
@@ -295,33 +297,67 @@ class Replay:
         the imperative API (which resolves operations through here, while the
         interpreter waits for it) call this.
         """
-        handler = HANDLERS.get(type(request))  # type: ignore[arg-type]
+        handler = HANDLERS.get(type(request))
         if handler is None:
             return Failure(_not_a_descriptor(request, self._workflow))
-        assert isinstance(request, Descriptor)
         log = self.log
-        op_id = ctx._allocate()
+        # Allocate the id (protocol.md §4); the replay boundary check of the
+        # previous operation may already have derived it.
+        counter = ctx._counter = ctx._counter + 1
+        op_id = ctx._next
+        if op_id is None:
+            op_id = operation_id(ctx._prefix, counter)
+        else:
+            ctx._next = None
         record = log.get(op_id)
         if record is not None:
-            mismatch = identity_mismatch(
-                record,
-                op_id=op_id,
-                op_type=request.op_type,
-                sub_type=request.sub_type,
-                name=getattr(request, "name", None),
-                parent_id=ctx.parent_id,
-                position=ctx._position,
-                context_id=ctx.operation_id,
-            )
-            if mismatch is not None:
+            sub_type = request.sub_type
+            name = request.name
+            parent_id = ctx._parent_id
+            if not (
+                record.type is request.op_type
+                and record.sub_type == sub_type
+                and (record.name or None) == (name or None)
+                and (record.parent_id or None) == (parent_id or None)
+            ):
+                mismatch = identity_mismatch(
+                    record,
+                    op_id=op_id,
+                    op_type=request.op_type,
+                    sub_type=sub_type,
+                    name=name,
+                    parent_id=parent_id,
+                    position=counter,
+                    context_id=ctx._prefix,
+                )
+                assert mismatch is not None
                 return Failure(mismatch)
-        if ctx.replaying and (
-            record is None or (record.type is _STEP and record.status not in TERMINAL_STATUSES)
-        ):
+            # A step about to run its body is new work, not replay (§6.2).
+            if (
+                ctx.replaying
+                and record.type is _STEP
+                and record.status is not _SUCCEEDED
+                and record.status not in TERMINAL_STATUSES
+            ):
+                ctx.replaying = False
+        elif ctx.replaying:
             ctx.replaying = False
         answer = handler(self, ctx, op_id, request, record)
         if type(answer) is Value or type(answer) is Failure:
-            _after_operation(ctx, record, log)
+            if ctx.replaying:
+                # The resume point or the replay boundary (§6.2), inline: this
+                # runs for every replayed operation.
+                if (
+                    record is not None
+                    and record.type is not _STEP
+                    and record.status is not _SUCCEEDED
+                    and record.status not in TERMINAL_STATUSES
+                ):
+                    ctx.replaying = False
+                else:
+                    nxt = ctx._next = operation_id(ctx._prefix, counter + 1)
+                    if nxt not in log:
+                        ctx.replaying = False
             return answer
         return Started(answer, ctx, op_id, record)  # type: ignore[arg-type]
 
@@ -475,7 +511,10 @@ def _after_operation(ctx: Context, record: Operation | None, log: Mapping[str, O
     if not ctx.replaying:
         return
     if (
-        record is not None and record.status not in TERMINAL_STATUSES and record.type is not _STEP
+        record is not None
+        and record.type is not _STEP
+        and record.status is not _SUCCEEDED
+        and record.status not in TERMINAL_STATUSES
     ) or ctx._peek_next_id() not in log:
         ctx.replaying = False
 

@@ -5,6 +5,7 @@ with virtual time and returns an ``ExecutionResult``; ``LocalRunner`` gives
 more control (the service, the seed of retry jitter, fault injection).
 """
 
+from durable.testing._boto import LocalLambdaClient
 from durable.testing._runner import (
     ExecutionResult,
     LocalRunner,
@@ -24,6 +25,7 @@ __all__ = [
     "CheckpointRequest",
     "Execution",
     "ExecutionResult",
+    "LocalLambdaClient",
     "LocalRunner",
     "LocalService",
     "OperationResult",
