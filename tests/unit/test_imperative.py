@@ -240,3 +240,23 @@ def test_the_imperative_context_exposes_the_execution() -> None:
         ]
 
     assert run(handler).result == [True, None, False]
+
+
+def test_nesting_past_the_recursion_limit_fails_cleanly() -> None:
+    """Imperative children nested too deep fail with a clear error instead of hanging."""
+
+    def nest(context: DurableContext, level: int) -> int:
+        if level == 2000:
+            return context.step(lambda _: level, name="leaf")
+        return context.run_in_child_context(lambda c: nest(c, level + 1), name=f"l{level}")
+
+    @durable_execution
+    def handler(event: Any, context: DurableContext) -> int:
+        return nest(context, 0)
+
+    before = threading.active_count()
+    result = run(handler)
+    assert result.execution_status is ExecutionStatus.FAILED
+    assert result.error is not None
+    assert "nest too deeply for Python's recursion limit" in (result.error.message or "")
+    assert threading.active_count() == before
