@@ -22,7 +22,15 @@ Run it locally with ``durable.testing.run(process_order, {...})``.
 """
 
 from durable._workflow import DurableWorkflow, workflow
-from durable.config import ChildConfig, Duration, StepConfig, StepSemantics
+from durable.config import (
+    CallbackConfig,
+    ChildConfig,
+    Duration,
+    InvokeConfig,
+    StepConfig,
+    StepSemantics,
+    WaitForCallbackConfig,
+)
 from durable.core import Context
 from durable.errors import (
     CallbackError,
@@ -42,6 +50,7 @@ from durable.imperative import (
     DurableContext,
     WithRetryConfig,
     durable_execution,
+    durable_wait_for_callback,
     durable_with_child_context,
     with_retry,
 )
@@ -53,12 +62,15 @@ from durable.model import (
     OperationType,
 )
 from durable.ops import (
+    Callback,
     ChildContext,
     ChildFunction,
     Step,
     StepContext,
     StepFunction,
     Wait,
+    WaitForCallbackContext,
+    WaitForConditionCheckContext,
     child_context,
     step,
 )
@@ -71,10 +83,18 @@ from durable.retries import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Callback",
+    "CallbackConfig",
     "CallbackError",
     "ChildConfig",
     "ChildContext",
@@ -91,6 +111,7 @@ __all__ = [
     "ExecutionStatus",
     "InvocationError",
     "InvocationStatus",
+    "InvokeConfig",
     "InvokeError",
     "JitterStrategy",
     "LinearRetryStrategyConfig",
@@ -110,12 +131,20 @@ __all__ = [
     "UsageError",
     "ValidationError",
     "Wait",
+    "WaitForCallbackConfig",
+    "WaitForCallbackContext",
+    "WaitForConditionCheckContext",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
+    "WaitStrategyConfig",
     "WithRetryConfig",
     "create_linear_retry_strategy",
     "child_context",
     "create_retry_strategy",
+    "create_wait_strategy",
     "durable_execution",
     "durable_step",
+    "durable_wait_for_callback",
     "durable_with_child_context",
     "step",
     "with_retry",

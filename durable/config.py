@@ -25,14 +25,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINT_SIZE_LIMIT",
+    "CallbackConfig",
     "ChildConfig",
     "MAX_NAME_LENGTH",
     "MAX_SUB_TYPE_LENGTH",
     "MAX_WAIT_SECONDS",
     "Duration",
+    "InvokeConfig",
     "RetryStrategy",
     "StepConfig",
     "StepSemantics",
+    "WaitForCallbackConfig",
     "check_name",
     "check_sub_type",
 ]
@@ -232,3 +235,73 @@ class ChildConfig:
         default=None, validator=_check_callable_or_none
     )
     is_virtual: bool = False
+
+
+def _check_callback_sub_type(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_sub_type(value, what=type(instance).__name__)
+
+
+def _check_timeout(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Duration):
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a Duration, got {value!r}"
+        )
+    if value.seconds > MAX_WAIT_SECONDS:
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} is {value.seconds} s; the service "
+            f"allows at most {MAX_WAIT_SECONDS} s (366 days)"
+        )
+
+
+@attrs.frozen
+class CallbackConfig:
+    """How a callback waits: ``timeout`` overall and ``heartbeat_timeout``
+    between heartbeats (``Duration(0)``, the default, disables each), the
+    ``serdes`` that decodes the answer (default: none, the raw string is
+    returned) and an optional custom ``sub_type``."""
+
+    timeout: Duration = attrs.field(default=Duration(0), validator=_check_timeout)
+    heartbeat_timeout: Duration = attrs.field(default=Duration(0), validator=_check_timeout)
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = attrs.field(
+        default=None, kw_only=True, validator=_check_callback_sub_type
+    )
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.timeout.seconds
+
+    @property
+    def heartbeat_timeout_seconds(self) -> int:
+        return self.heartbeat_timeout.seconds
+
+
+@attrs.frozen
+class WaitForCallbackConfig(CallbackConfig):
+    """A ``CallbackConfig`` plus the retry strategy of the submitter step."""
+
+    retry_strategy: RetryStrategy | None = attrs.field(
+        default=None, kw_only=True, validator=_check_callable_or_none
+    )
+
+
+_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
+
+
+def _check_tenant(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not _TENANT_ID.fullmatch(value)):
+        raise ValidationError(
+            f"InvokeConfig.tenant_id must be 1-256 characters of letters, digits and "
+            f"'._:/=+-@ ', got {value!r}"
+        )
+
+
+@attrs.frozen
+class InvokeConfig:
+    """How a chained invoke encodes its input (``serdes_payload``, default:
+    plain JSON) and decodes the result (``serdes_result``, default: plain
+    JSON), and the ``tenant_id`` to invoke with."""
+
+    serdes_payload: SerDes[Any] | None = None
+    serdes_result: SerDes[Any] | None = None
+    tenant_id: str | None = attrs.field(default=None, validator=_check_tenant)

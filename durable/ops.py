@@ -36,23 +36,34 @@ import attrs
 
 from durable.config import (
     MAX_WAIT_SECONDS,
+    CallbackConfig,
     ChildConfig,
+    InvokeConfig,
     StepConfig,
     StepSemantics,
+    WaitForCallbackConfig,
     check_name,
 )
 from durable.errors import ValidationError
 from durable.model import OperationType
 
 __all__ = [
+    "Callback",
+    "CallbackResult",
     "ChildContext",
     "ChildFunction",
+    "CreateCallback",
     "Descriptor",
+    "Invoke",
     "LoggerLike",
     "StepContext",
     "Step",
     "StepFunction",
     "Wait",
+    "WaitForCallback",
+    "WaitForCallbackContext",
+    "WaitForCondition",
+    "WaitForConditionCheckContext",
     "child_context",
     "step",
 ]
@@ -94,6 +105,21 @@ class StepContext:
     attempt: int
     operation_id: str
     name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WaitForCallbackContext:
+    """What a ``wait_for_callback`` submitter receives besides the callback id."""
+
+    logger: LoggerLike
+
+
+@attrs.frozen(kw_only=True)
+class WaitForConditionCheckContext:
+    """What a ``wait_for_condition`` check receives besides the state."""
+
+    logger: LoggerLike
+    attempt: int
 
 
 class Descriptor:
@@ -253,6 +279,208 @@ class ChildContext(Descriptor, Generic[T]):
     @property
     def virtual(self) -> bool:
         return self.config is not None and self.config.is_virtual
+
+
+def _check_serdes_like(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not (
+        callable(getattr(value, "serialize", None))
+        and callable(getattr(value, "deserialize", None))
+    ):
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a SerDes, got {value!r}"
+        )
+
+
+def _callback_config(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, CallbackConfig):
+        raise ValidationError(f"{instance.label}: config must be a CallbackConfig, got {value!r}")
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class CreateCallback(Descriptor):
+    """Open a callback: the service assigns a callback id that an external
+    system answers through ``SendDurableExecutionCallbackSuccess`` /
+    ``Failure`` / ``Heartbeat``.  Yielding it gives a ``Callback`` handle at
+    once; ``yield handle.result()`` then waits for the answer."""
+
+    op_type: ClassVar[OperationType] = OperationType.CALLBACK
+
+    name: str | None = attrs.field(default=None, converter=check_name)
+    config: CallbackConfig | None = attrs.field(default=None, validator=_callback_config)
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, Callback]: ...
+
+    @property
+    def sub_type(self) -> str:
+        config = self.config
+        return (config.sub_type if config is not None else None) or "Callback"
+
+    @property
+    def label(self) -> str:
+        return f"callback {self.name!r}" if self.name else "unnamed callback"
+
+
+@attrs.frozen(kw_only=True)
+class Callback:
+    """A callback opened by ``ctx.create_callback``.
+
+    Hand ``callback_id`` to the system that will answer; ``yield
+    callback.result()`` (or ``await``) to wait for the answer.
+    """
+
+    callback_id: str
+    operation_id: str
+    name: str | None = None
+    serdes: Any = None
+
+    def result(self) -> CallbackResult[Any]:
+        """The descriptor that waits for this callback's answer.
+
+        It allocates no operation id: it reads the callback's own record.
+        Without a ``serdes`` in the callback's config the answer is the raw
+        string the external system sent.
+        """
+        return CallbackResult(operation_id=self.operation_id, name=self.name, serdes=self.serdes)
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class CallbackResult(Descriptor, Generic[T]):
+    """Wait for the answer of the callback ``operation_id``."""
+
+    op_type: ClassVar[OperationType] = OperationType.CALLBACK
+
+    operation_id: str
+    name: str | None = None
+    serdes: Any = attrs.field(default=None, validator=_check_serdes_like)
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, T]: ...
+
+    @property
+    def sub_type(self) -> str:
+        return "Callback"
+
+    @property
+    def label(self) -> str:
+        return f"callback {self.name!r}" if self.name else "unnamed callback"
+
+
+def _wait_for_callback_config(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, CallbackConfig):
+        raise ValidationError(
+            f"{instance.label}: config must be a WaitForCallbackConfig, got {value!r}"
+        )
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class WaitForCallback(Descriptor, Generic[T]):
+    """Open a callback, run ``submitter(callback_id, context)`` as a step to
+    hand the id out, and wait for the answer, all in one child context."""
+
+    op_type: ClassVar[OperationType] = OperationType.CONTEXT
+
+    submitter: Callable[..., Any]
+    name: str | None = attrs.field(default=None, converter=check_name)
+    config: CallbackConfig | None = attrs.field(default=None, validator=_wait_for_callback_config)
+
+    def __attrs_post_init__(self) -> None:
+        if not callable(self.submitter):
+            raise ValidationError(f"{self.label}: the submitter must be callable")
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, T]: ...
+
+    @property
+    def sub_type(self) -> str:
+        return "WaitForCallback"
+
+    @property
+    def label(self) -> str:
+        return f"wait_for_callback {self.name!r}" if self.name else "unnamed wait_for_callback"
+
+    @property
+    def retry_strategy(self) -> Any:
+        config = self.config
+        return config.retry_strategy if isinstance(config, WaitForCallbackConfig) else None
+
+
+def _invoke_config(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, InvokeConfig):
+        raise ValidationError(f"{instance.label}: config must be an InvokeConfig, got {value!r}")
+
+
+def _function_name(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= 256:
+        raise ValidationError(
+            f"invoke: function_name must be 1-256 characters (a name, name:qualifier or "
+            f"ARN), got {value!r}"
+        )
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class Invoke(Descriptor, Generic[T]):
+    """Invoke another Lambda function (durable or not) and wait for its result."""
+
+    op_type: ClassVar[OperationType] = OperationType.CHAINED_INVOKE
+
+    function_name: str = attrs.field(validator=_function_name)
+    payload: Any = attrs.field(default=None, hash=False, eq=False)
+    name: str | None = attrs.field(default=None, converter=check_name)
+    config: InvokeConfig | None = attrs.field(default=None, validator=_invoke_config)
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, T]: ...
+
+    @property
+    def sub_type(self) -> str:
+        return "ChainedInvoke"
+
+    @property
+    def label(self) -> str:
+        return f"invoke {self.name!r}" if self.name else f"invoke of {self.function_name!r}"
+
+
+def _condition_config(instance: Any, attribute: Any, value: Any) -> None:
+    from durable.waits import WaitForConditionConfig
+
+    if not isinstance(value, WaitForConditionConfig):
+        raise ValidationError(
+            f"{instance.label}: config must be a WaitForConditionConfig, got {value!r}"
+        )
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class WaitForCondition(Descriptor, Generic[T]):
+    """Poll ``check(state, context)`` with durable pauses in between until the
+    config's wait strategy says the condition holds; the final state is the
+    result."""
+
+    op_type: ClassVar[OperationType] = OperationType.STEP
+
+    check: Callable[..., Any]
+    config: Any = attrs.field(validator=_condition_config)
+    name: str | None = attrs.field(default=None, converter=check_name)
+
+    def __attrs_post_init__(self) -> None:
+        if not callable(self.check):
+            raise ValidationError(f"{self.label}: check must be callable, got {self.check!r}")
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, T]: ...
+
+    @property
+    def sub_type(self) -> str:
+        return "WaitForCondition"
+
+    @property
+    def label(self) -> str:
+        return f"wait_for_condition {self.name!r}" if self.name else "unnamed wait_for_condition"
 
 
 class ChildFunction(Generic[P, T]):

@@ -16,18 +16,30 @@ from typing import Any, TypeVar, overload
 
 import attrs
 
-from durable.config import ChildConfig, Duration, StepConfig, as_duration
+from durable.config import (
+    CallbackConfig,
+    ChildConfig,
+    Duration,
+    InvokeConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+    as_duration,
+)
 from durable.core._ids import operation_id
 from durable.core._logger import LoggerHolder, ReplaySafeLogger
 from durable.errors import ValidationError
 from durable.ops import (
     ChildContext,
     ChildFunction,
+    CreateCallback,
+    Invoke,
     LoggerLike,
     Step,
     StepContext,
     StepFunction,
     Wait,
+    WaitForCallback,
+    WaitForCondition,
 )
 
 __all__ = ["Context", "ReplayStatus"]
@@ -172,6 +184,51 @@ class Context:
         if not callable(fn):
             raise ValidationError(f"ctx.run_in_child_context needs a callable, got {fn!r}")
         return ChildContext(fn=fn, name=name, config=config)
+
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> CreateCallback:
+        """Open a callback. Yielding this gives a ``Callback`` (with its
+        ``callback_id``) at once; ``yield callback.result()`` waits for the
+        external system's answer, which ``config.serdes`` decodes (without one,
+        the raw string is returned)."""
+        return CreateCallback(name=name, config=config)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[..., Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | CallbackConfig | None = None,
+    ) -> WaitForCallback[Any]:
+        """Open a callback, hand its id to ``submitter(callback_id,
+        WaitForCallbackContext)`` (run as a retried step), then wait for the
+        answer. Named after ``name``, else the submitter's decorated name."""
+        if name is None:
+            name = getattr(submitter, "_original_name", None)
+        return WaitForCallback(submitter=submitter, name=name, config=config)
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any = None,
+        name: str | None = None,
+        config: InvokeConfig | None = None,
+    ) -> Invoke[Any]:
+        """Invoke the Lambda function ``function_name`` (a name, name:qualifier
+        or ARN) with ``payload`` and wait for its result, durably."""
+        return Invoke(function_name=function_name, payload=payload, name=name, config=config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[..., Any],
+        config: Any = None,
+        name: str | None = None,
+    ) -> WaitForCondition[Any]:
+        """Call ``check(state, WaitForConditionCheckContext)`` until
+        ``config.wait_strategy`` says to stop, pausing durably between checks;
+        the result is the final state. ``config`` is a
+        ``WaitForConditionConfig`` (required)."""
+        return WaitForCondition(check=check, config=config, name=name)
 
     def wait(self, duration: Duration | int, name: str | None = None) -> Wait:
         """A durable pause of ``duration`` (a ``Duration`` or whole seconds, at least 1)."""

@@ -17,8 +17,8 @@ interpreter and finally returns the ``Outcome``:
 
 Processes read the log afresh after every blocking request, so what the
 service answered (read-your-writes, protocol.md §3.2) decides what follows.
-The table ``HANDLERS`` maps descriptor types to handlers; the interpreter has
-no ``isinstance`` ladder.
+The table in ``_table`` maps descriptor types to handlers; the interpreter
+has no ``isinstance`` ladder.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from durable.serdes import EXTENDED_TYPES_SERDES, SerDes, deserialize, serialize
 if TYPE_CHECKING:
     from durable.core._replay import Replay
 
-__all__ = ["HANDLERS", "Emit", "Park", "Process", "RunBody", "RunChild", "Started"]
+__all__ = ["Emit", "Park", "Process", "RunBody", "RunChild", "Started"]
 
 _STARTED = OperationStatus.STARTED
 _PENDING = OperationStatus.PENDING
@@ -132,7 +132,7 @@ Handler = Callable[["Replay", Context, str, Any, Operation | None], "Outcome | P
 def _update(
     ctx: Context,
     op_id: str,
-    desc: Step[Any] | Wait | ChildContext[Any],
+    desc: Descriptor,
     action: OperationAction,
     **fields: Any,
 ) -> OperationUpdate:
@@ -496,10 +496,3 @@ def _child_process(
     return Failure(
         rebuild_error(ChildContextError, error_object, op_id=op_id, name=desc.name, what=desc.label)
     )
-
-
-HANDLERS: dict[type[Descriptor], Handler] = {
-    Step: start_step,
-    Wait: start_wait,
-    ChildContext: start_child,
-}

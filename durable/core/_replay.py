@@ -55,10 +55,11 @@ from durable.core._actions import (
     Value,
 )
 from durable.core._context import Context
-from durable.core._handlers import HANDLERS, Emit, Park, RunBody, RunChild, Started
+from durable.core._handlers import Emit, Park, RunBody, RunChild, Started
 from durable.core._ids import operation_id
 from durable.core._log import identity_mismatch
 from durable.core._logger import LoggerHolder
+from durable.core._table import HANDLERS, READERS
 from durable.errors import UsageError
 from durable.model import TERMINAL_STATUSES, Operation, OperationStatus, OperationType
 from durable.ops import Descriptor, LoggerLike
@@ -299,7 +300,14 @@ class Replay:
         """
         handler = HANDLERS.get(type(request))
         if handler is None:
-            return Failure(_not_a_descriptor(request, self._workflow))
+            reader = READERS.get(type(request))
+            if reader is None:
+                return Failure(_not_a_descriptor(request, self._workflow))
+            # Reads an existing operation: no id, no identity check (§4.2).
+            read = reader(self, ctx, request)
+            if type(read) is Value or type(read) is Failure:
+                return read
+            return Started(read, ctx, request.operation_id, None)  # type: ignore[arg-type]
         log = self.log
         # Allocate the id (protocol.md §4); the replay boundary check of the
         # previous operation may already have derived it.

@@ -19,6 +19,8 @@ from durable.core import (
     Value,
 )
 from durable.model import (
+    CallbackDetails,
+    ChainedInvokeDetails,
     ContextDetails,
     Operation,
     OperationAction,
@@ -49,6 +51,12 @@ def record_of(
     )
     attempt = (base.step_details.attempt or 0) if base.step_details else 0
     action = update.action
+    if update.type is OperationType.CALLBACK:
+        return attrs.evolve(
+            base, callback_details=CallbackDetails(callback_id=f"cb{update.id[:8]}=")
+        )
+    if update.type is OperationType.CHAINED_INVOKE:
+        return attrs.evolve(base, chained_invoke_details=ChainedInvokeDetails())
     if update.type is OperationType.CONTEXT:
         if action is OperationAction.START:
             return base
@@ -92,6 +100,7 @@ def record_of(
         step_details=StepDetails(
             attempt=attempt + 1,
             error=update.error,
+            result=update.payload,
             next_attempt_timestamp=timestamp(
                 now + timedelta(seconds=update.step_options.next_attempt_delay_seconds)
             ),
