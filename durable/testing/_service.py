@@ -14,17 +14,24 @@ boto3-backed client of the Lambda adapter implements.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 
+from durable._workflow import DurableWorkflow
 from durable.config import MAX_WAIT_SECONDS
 from durable.errors import ServiceApiError
 from durable.model import (
     TERMINAL_STATUSES,
+    CallbackDetails,
+    ChainedInvokeDetails,
     CheckpointOutput,
     ContextDetails,
     ErrorObject,
@@ -46,7 +53,16 @@ from durable.model import (
     to_datetime,
 )
 
-__all__ = ["CheckpointRequest", "Execution", "LocalService", "SimulatedCrash", "VirtualClock"]
+__all__ = [
+    "CallbackTimer",
+    "CheckpointRequest",
+    "Execution",
+    "LocalService",
+    "PendingInvoke",
+    "RegisteredFunction",
+    "SimulatedCrash",
+    "VirtualClock",
+]
 
 #: Where virtual time starts: a fixed instant, so runs are reproducible.
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -58,6 +74,28 @@ MAX_FAILED_INVOCATIONS = 5
 RETRY_INVOCATION_AFTER = 5
 #: PENDING answers in a row with nothing pending before the execution fails.
 MAX_INVALID_PENDING = 3
+#: The largest body ``SendDurableExecutionCallbackSuccess`` accepts (protocol.md §3.6).
+MAX_CALLBACK_RESULT_BYTES = 262_144
+#: The largest chained-invoke input, and the largest output of an execution
+#: started by a chained invoke, in UTF-8 bytes (protocol.md §2.5).
+MAX_INVOKE_PAYLOAD_BYTES = 1_048_576
+MAX_FUNCTION_NAME_CHARS = 256
+MAX_TENANT_ID_CHARS = 256
+#: ``ErrorType`` of a callback past its overall timeout / its heartbeat timeout (§2.1).
+CALLBACK_TIMEOUT_TYPE = "Callback.Timeout"
+CALLBACK_HEARTBEAT_TYPE = "Callback.Heartbeat"
+#: ``ErrorType`` of a chained invoke whose target timed out (§5.6).
+CHAINED_INVOKE_TIMEOUT_TYPE = "ChainedInvoke.Timeout"
+
+_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]+")
+# A function as Invoke names it: bare name, name:qualifier, partial ARN
+# (account:function:name) or full ARN, each optionally with a qualifier.
+_FUNCTION_NAME = re.compile(
+    r"(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
+    r"|(?P<partial_account>\d{12}):function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+)
 
 _ACTIONS: dict[OperationType, frozenset[OperationAction]] = {
     OperationType.STEP: frozenset(
@@ -111,6 +149,69 @@ class CheckpointRequest:
     updates: tuple[OperationUpdate, ...]
 
 
+@attrs.frozen(kw_only=True)
+class PendingInvoke:
+    """A chained invoke the service accepted but nobody has run yet.
+
+    ``function_name`` is the ``FunctionName`` as the update sent it (a name,
+    ``name:qualifier`` or an ARN); ``payload`` the input text.
+    """
+
+    op_id: str
+    function_name: str
+    payload: str | None
+    tenant_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RegisteredFunction:
+    """A function chained invokes can reach, under its bare ``name``.
+
+    ``durable`` says whether ``target`` runs as a durable execution of its own
+    (a workflow) or as one plain call ``target(payload) -> result``.
+    """
+
+    name: str
+    target: Callable[..., Any]
+    durable: bool
+
+
+@attrs.define(kw_only=True)
+class CallbackTimer:
+    """The service's clock-keeping for one open callback (protocol.md §5.4).
+
+    Deadlines are ``Timestamp`` values; ``None`` means that timeout is
+    disabled (its option was 0).
+    """
+
+    callback_id: str
+    operation_id: str
+    started: Timestamp
+    timeout_at: Timestamp | None
+    heartbeat_seconds: int
+    heartbeat_at: Timestamp | None
+
+    def deadline(self) -> tuple[Timestamp, ErrorObject] | None:
+        """The first deadline and the error the callback times out with, if any.
+
+        At equal instants the overall timeout wins.
+        """
+        found: tuple[Timestamp, ErrorObject] | None = None
+        if self.timeout_at is not None:
+            found = (
+                self.timeout_at,
+                ErrorObject(type=CALLBACK_TIMEOUT_TYPE, message="Callback timed out"),
+            )
+        if self.heartbeat_at is not None and (found is None or self.heartbeat_at < found[0]):
+            found = (
+                self.heartbeat_at,
+                ErrorObject(
+                    type=CALLBACK_HEARTBEAT_TYPE, message="Callback timed out on heartbeat"
+                ),
+            )
+        return found
+
+
 @attrs.define
 class Execution:
     """Everything the service knows about one execution."""
@@ -135,6 +236,16 @@ class Execution:
     updated_ids: list[str] = attrs.Factory(list)
     pages: dict[str, list[Operation]] = attrs.Factory(dict)
     last_invocation_error: ErrorObject | None = None
+    #: Open callbacks by operation id.
+    callbacks: dict[str, CallbackTimer] = attrs.Factory(dict)
+    #: STARTED chained invokes nobody has run yet, by operation id.
+    queued_invokes: dict[str, PendingInvoke] = attrs.Factory(dict)
+    #: ARNs of the executions started for chained invokes, by operation id.
+    children: dict[str, str] = attrs.Factory(dict)
+    #: For an execution started by a chained invoke: the invoking execution
+    #: and its CHAINED_INVOKE operation, which this execution's end completes.
+    parent_arn: str | None = None
+    parent_operation_id: str | None = None
 
     @property
     def done(self) -> bool:
@@ -159,6 +270,18 @@ class LocalService:
     checkpoint request is applied, as ``fault(call_number, "before" |
     "after")``; raising from it (e.g. ``SimulatedCrash``) simulates a process
     that died or a response that was lost.
+
+    Callbacks: a CALLBACK ``START`` gets a fresh ``CallbackId``; third parties
+    complete it with ``send_callback_success`` / ``send_callback_failure`` /
+    ``send_callback_heartbeat`` (the APIs of protocol.md §3.6), and the
+    virtual clock times it out (``next_wakeup`` / ``fire_due``).
+
+    Chained invokes: targets are found in a registry (``register_function``).
+    A START naming an unknown function comes back FAILED at once; a known one
+    comes back STARTED and waits in ``pending_invokes`` until whoever plays
+    Lambda (the ``LocalRunner``) runs it and reports with ``complete_invoke``,
+    or starts it as a child execution (``start_child_execution``), whose end
+    completes the invoke.
     """
 
     def __init__(
@@ -177,6 +300,10 @@ class LocalService:
         self._tokens = itertools.count(1)
         self._markers = itertools.count(1)
         self._ids = itertools.count(1)
+        self._callback_numbers = itertools.count(1)
+        #: Every callback id ever issued -> (execution ARN, operation id).
+        self._callbacks: dict[str, tuple[str, str]] = {}
+        self._functions: dict[str, RegisteredFunction] = {}
         self.calls = 0
 
     # -- control (what the Lambda service does around invocations) -------------
@@ -251,8 +378,17 @@ class LocalService:
             if output.error is not None:
                 self._fail(execution, _output_error("SUCCEEDED output carries an Error"))
                 return
-            execution.status = ExecutionStatus.SUCCEEDED
-            execution.result = output.result
+            size = _utf8_len(output.result)
+            if execution.parent_arn is not None and size > MAX_INVOKE_PAYLOAD_BYTES:
+                self._fail(
+                    execution,
+                    _output_error(
+                        f"the output of an execution started by a chained invoke is {size} "
+                        f"bytes; the limit is {MAX_INVOKE_PAYLOAD_BYTES}"
+                    ),
+                )
+                return
+            self._succeed(execution, output.result)
         elif status is InvocationStatus.FAILED:
             if output.result is not None:
                 self._fail(execution, _output_error("FAILED output carries a Result"))
@@ -289,9 +425,10 @@ class LocalService:
 
     def next_wakeup(self, arn: str) -> datetime | None:
         """When the service will next change something on its own (a wait
-        ends, a retry becomes due), or ``None``."""
+        ends, a retry becomes due, a callback times out), or ``None``."""
+        execution = self.execution(arn)
         due: list[datetime] = []
-        for op in self.execution(arn).operations.values():
+        for op in execution.operations.values():
             if op.status is OperationStatus.STARTED and op.type is OperationType.WAIT:
                 details = op.wait_details
                 if details is not None and details.scheduled_end_timestamp is not None:
@@ -300,15 +437,29 @@ class LocalService:
                 step = op.step_details
                 if step is not None and step.next_attempt_timestamp is not None:
                     due.append(to_datetime(step.next_attempt_timestamp))
+        for timer in execution.callbacks.values():
+            deadline = timer.deadline()
+            if deadline is not None:
+                due.append(to_datetime(deadline[0]))
         return min(due) if due else None
 
     def fire_due(self, arn: str) -> list[str]:
-        """Apply every timer due at the current time; return the changed ids."""
+        """Apply every timer due at the current time (waits end, retries
+        become READY, callbacks time out); return the changed ids."""
         execution = self.execution(arn)
         now = timestamp(self.clock.now())
         changed: list[str] = []
         for op in list(execution.operations.values()):
             new: Operation | None = None
+            if op.status is OperationStatus.STARTED and op.type is OperationType.CALLBACK:
+                timer = execution.callbacks.get(op.id)
+                deadline = timer.deadline() if timer is not None else None
+                if deadline is not None and deadline[0] <= now:
+                    self._close_callback(
+                        execution, op, OperationStatus.TIMED_OUT, now, error=deadline[1]
+                    )
+                    changed.append(op.id)
+                continue
             if op.status is OperationStatus.STARTED and op.type is OperationType.WAIT:
                 details = op.wait_details
                 end = details.scheduled_end_timestamp if details is not None else None
@@ -328,6 +479,249 @@ class LocalService:
                 changed.append(op.id)
         self._mark_changed(execution, changed)
         return changed
+
+    # -- callbacks: the APIs third parties call (protocol.md §3.6) ---------------
+
+    def send_callback_success(self, callback_id: str, result: str | bytes = b"") -> None:
+        """``SendDurableExecutionCallbackSuccess``: the callback SUCCEEDED with ``result``.
+
+        ``result`` is the request body: bytes, or a ``str`` sent as its UTF-8
+        encoding.  It must be at most 262,144 bytes of valid UTF-8, else an
+        ``InvalidParameterValueException`` (400).  The decoded text becomes
+        ``CallbackDetails.Result`` as is (it is not parsed); an empty body is
+        stored as ``""``, not left absent (protocol.md Q7 leaves this open; the
+        emulator leaves it absent).
+
+        Raises ``ServiceApiError``: ``ResourceNotFoundException`` (404) for an
+        unknown id, ``CallbackTimeoutException`` (400) for a callback that
+        already completed or timed out, or whose execution has ended.
+        """
+        body = result.encode("utf-8") if isinstance(result, str) else bytes(result)
+        if len(body) > MAX_CALLBACK_RESULT_BYTES:
+            raise _invalid(
+                f"the callback Result is {len(body)} bytes; "
+                f"the limit is {MAX_CALLBACK_RESULT_BYTES}"
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _invalid(f"the callback Result is not valid UTF-8 ({exc.reason})") from None
+        execution, op = self._open_callback(callback_id)
+        now = timestamp(self.clock.now())
+        self._close_callback(execution, op, OperationStatus.SUCCEEDED, now, result=text)
+        self._mark_changed(execution, [op.id])
+
+    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
+        """``SendDurableExecutionCallbackFailure``: the callback FAILED with ``error``.
+
+        ``error`` becomes ``CallbackDetails.Error`` as given.  Raises
+        ``ServiceApiError`` as ``send_callback_success`` does.
+        """
+        execution, op = self._open_callback(callback_id)
+        now = timestamp(self.clock.now())
+        self._close_callback(execution, op, OperationStatus.FAILED, now, error=error)
+        self._mark_changed(execution, [op.id])
+
+    def send_callback_heartbeat(self, callback_id: str) -> None:
+        """``SendDurableExecutionCallbackHeartbeat``: restart the heartbeat timeout.
+
+        The heartbeat deadline becomes now + ``HeartbeatTimeoutSeconds`` (a
+        callback without a heartbeat timeout accepts heartbeats and ignores
+        them).  The operation itself does not change.  Raises
+        ``ServiceApiError`` as ``send_callback_success`` does.
+        """
+        execution, op = self._open_callback(callback_id)
+        timer = execution.callbacks[op.id]
+        if timer.heartbeat_seconds > 0:
+            now = timestamp(self.clock.now())
+            timer.heartbeat_at = Timestamp(now + timer.heartbeat_seconds * 1000)
+
+    def callback_owner(self, callback_id: str) -> tuple[str, str]:
+        """The execution ARN and operation id of the callback ``callback_id``.
+
+        Raises ``ServiceApiError`` ``ResourceNotFoundException`` (404) for an
+        id this service never issued.
+        """
+        owner = self._callbacks.get(callback_id)
+        if owner is None:
+            raise ServiceApiError(
+                f"ResourceNotFoundException: no callback {callback_id!r}",
+                retryable=False,
+                error_code="ResourceNotFoundException",
+                status_code=404,
+            )
+        return owner
+
+    def _open_callback(self, callback_id: str) -> tuple[Execution, Operation]:
+        """The execution and operation of a callback that may still be completed.
+
+        A callback whose deadline has passed but which ``fire_due`` has not
+        timed out yet times out now (the real service would have done it).
+        """
+        arn, op_id = self.callback_owner(callback_id)
+        execution = self.execution(arn)
+        op = execution.operations[op_id]
+        timer = execution.callbacks.get(op_id)
+        if op.status is OperationStatus.STARTED and timer is not None:
+            now = timestamp(self.clock.now())
+            deadline = timer.deadline()
+            if deadline is not None and deadline[0] <= now:
+                self._close_callback(
+                    execution, op, OperationStatus.TIMED_OUT, now, error=deadline[1]
+                )
+                self._mark_changed(execution, [op_id])
+            elif not execution.done:
+                return execution, op
+        state = execution.status.value if execution.done else "running"
+        raise ServiceApiError(
+            f"CallbackTimeoutException: the callback {callback_id!r} is closed "
+            f"(callback {execution.operations[op_id].status.value}, execution {state})",
+            retryable=False,
+            error_code="CallbackTimeoutException",
+            status_code=400,
+        )
+
+    def _close_callback(
+        self,
+        execution: Execution,
+        op: Operation,
+        status: OperationStatus,
+        now: Timestamp,
+        *,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+    ) -> None:
+        details = op.callback_details or CallbackDetails()
+        execution.operations[op.id] = attrs.evolve(
+            op,
+            status=status,
+            end_timestamp=now,
+            callback_details=CallbackDetails(
+                callback_id=details.callback_id, result=result, error=error
+            ),
+        )
+        execution.callbacks.pop(op.id, None)
+
+    # -- chained invokes (the service's side of protocol.md §5.6) -----------------
+
+    def register_function(
+        self, name: str, target: Callable[..., Any], *, durable: bool | None = None
+    ) -> RegisteredFunction:
+        """Make ``target`` reachable by chained invokes naming ``name``.
+
+        ``name`` is a function name (an ARN or a ``:qualifier`` is reduced to
+        the bare name); invokes naming it in any form Invoke accepts reach
+        ``target``.  ``durable`` says whether the target runs as a durable
+        execution (``None``: durable exactly when ``target`` is a
+        ``@durable.workflow``).  Registering a name again replaces it.
+        """
+        match = _FUNCTION_NAME.fullmatch(name)
+        if match is None or len(name) > MAX_FUNCTION_NAME_CHARS:
+            raise ValueError(f"{name!r} is not a Lambda function name or ARN")
+        if not callable(target):
+            raise TypeError(f"the target of {name!r} must be callable, got {target!r}")
+        if durable is None:
+            durable = isinstance(target, DurableWorkflow)
+        function = RegisteredFunction(name=match.group("name"), target=target, durable=durable)
+        self._functions[function.name] = function
+        return function
+
+    def function(self, function_name: str) -> RegisteredFunction | None:
+        """The registered function a ``FunctionName`` (name, ``name:qualifier``,
+        partial or full ARN) resolves to, or ``None``."""
+        match = _FUNCTION_NAME.fullmatch(function_name)
+        return None if match is None else self._functions.get(match.group("name"))
+
+    def pending_invokes(self, arn: str) -> list[PendingInvoke]:
+        """The execution's STARTED chained invokes that nobody has run yet,
+        in start order."""
+        return list(self.execution(arn).queued_invokes.values())
+
+    def complete_invoke(
+        self,
+        arn: str,
+        op_id: str,
+        *,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+        status: OperationStatus = OperationStatus.SUCCEEDED,
+    ) -> None:
+        """Report the outcome of a chained invoke, as the invoked function's end would.
+
+        ``status`` is ``SUCCEEDED`` (with ``result``, the target's JSON output
+        text, stored in ``ChainedInvokeDetails.Result``) or ``FAILED``,
+        ``TIMED_OUT`` or ``STOPPED`` (with ``error``; a ``TIMED_OUT`` without
+        one gets the service's ``ChainedInvoke.Timeout`` error).  A result
+        over 1,048,576 UTF-8 bytes completes the invoke ``FAILED`` instead
+        (protocol.md §2.5).  The change is delivered like any service-side
+        change: in the running invocation's next checkpoint answer, else in the
+        next invocation's ``UpdatedOperationIds``.
+
+        Raises ``KeyError`` for an unknown operation and ``ValueError`` for one
+        that is not a STARTED chained invoke, or for a bad combination of
+        arguments.
+        """
+        execution = self.execution(arn)
+        op = execution.operations.get(op_id)
+        if op is None:
+            raise KeyError(f"execution {arn!r} has no operation {op_id!r}")
+        if op.type is not OperationType.CHAINED_INVOKE or op.status is not OperationStatus.STARTED:
+            raise ValueError(
+                f"operation {op_id!r} is a {op.status.value} {op.type.value}, "
+                "not a STARTED CHAINED_INVOKE"
+            )
+        if status is OperationStatus.SUCCEEDED:
+            if error is not None:
+                raise ValueError("a SUCCEEDED chained invoke carries no error")
+            size = _utf8_len(result)
+            if size > MAX_INVOKE_PAYLOAD_BYTES:
+                status, result = OperationStatus.FAILED, None
+                error = ErrorObject(
+                    type="InvalidParameterValueException",
+                    message=(
+                        f"the chained invoke's result is {size} bytes; "
+                        f"the limit is {MAX_INVOKE_PAYLOAD_BYTES}"
+                    ),
+                )
+        elif status in (OperationStatus.FAILED, OperationStatus.TIMED_OUT, OperationStatus.STOPPED):
+            if result is not None:
+                raise ValueError(f"a {status.value} chained invoke carries no result")
+            if error is None and status is OperationStatus.TIMED_OUT:
+                error = ErrorObject(
+                    type=CHAINED_INVOKE_TIMEOUT_TYPE, message="The chained invoke timed out"
+                )
+        else:
+            raise ValueError(f"a chained invoke cannot end {status.value}")
+        execution.queued_invokes.pop(op_id, None)
+        execution.operations[op_id] = attrs.evolve(
+            op,
+            status=status,
+            end_timestamp=timestamp(self.clock.now()),
+            chained_invoke_details=ChainedInvokeDetails(result=result, error=error),
+        )
+        self._mark_changed(execution, [op_id])
+
+    def start_child_execution(self, arn: str, op_id: str) -> str:
+        """Start the durable execution a pending chained invoke asks for; return its ARN.
+
+        The invoke leaves ``pending_invokes``; it stays STARTED until the new
+        execution ends, which completes it (a result, or the child's error;
+        a child output over 1,048,576 bytes fails the child).
+        """
+        execution = self.execution(arn)
+        pending = execution.queued_invokes.get(op_id)
+        if pending is None:
+            raise ValueError(f"execution {arn!r} has no pending chained invoke {op_id!r}")
+        function = self.function(pending.function_name)
+        if function is None:
+            raise ValueError(f"no function is registered as {pending.function_name!r}")
+        del execution.queued_invokes[op_id]
+        child_arn = self.start_execution(pending.payload, function_name=function.name)
+        child = self.execution(child_arn)
+        child.parent_arn = arn
+        child.parent_operation_id = op_id
+        execution.children[op_id] = child_arn
+        return child_arn
 
     # -- the durable-execution API (durable.runtime.Service) ---------------------
 
@@ -351,6 +745,7 @@ class LocalService:
         staged = self._validate_and_stage(execution, updates, now)
         # Commit atomically.
         execution.operations.update(staged)
+        self._register_started(execution, updates, staged, now)
         execution.checkpoint_calls += 1
         execution.journal.append(CheckpointRequest(execution.invocations, tuple(updates)))
         completed = any(u.type is OperationType.EXECUTION for u in updates)
@@ -421,14 +816,39 @@ class LocalService:
                 return True
         return False
 
+    def _succeed(self, execution: Execution, result: str | None) -> None:
+        execution.status = ExecutionStatus.SUCCEEDED
+        execution.result = result
+        self._ended(execution)
+
     def _fail(self, execution: Execution, error: ErrorObject) -> None:
         execution.status = ExecutionStatus.FAILED
         execution.error = error
+        self._ended(execution)
+
+    def _ended(self, execution: Execution) -> None:
+        """An execution started by a chained invoke completes that invoke."""
+        if execution.parent_arn is None or execution.parent_operation_id is None:
+            return
+        parent = self._executions.get(execution.parent_arn)
+        if parent is None:
+            return
+        op = parent.operations.get(execution.parent_operation_id)
+        if op is None or op.status is not OperationStatus.STARTED:
+            return
+        status = {
+            ExecutionStatus.SUCCEEDED: OperationStatus.SUCCEEDED,
+            ExecutionStatus.TIMED_OUT: OperationStatus.TIMED_OUT,
+            ExecutionStatus.STOPPED: OperationStatus.STOPPED,
+        }.get(execution.status, OperationStatus.FAILED)
+        if status is OperationStatus.SUCCEEDED:
+            self.complete_invoke(parent.arn, op.id, result=execution.result)
+        else:
+            self.complete_invoke(parent.arn, op.id, error=execution.error, status=status)
 
     def _complete_from_update(self, execution: Execution, update: OperationUpdate) -> None:
         if update.action is OperationAction.SUCCEED:
-            execution.status = ExecutionStatus.SUCCEEDED
-            execution.result = update.payload
+            self._succeed(execution, update.payload)
         else:
             self._fail(execution, update.error or ErrorObject(message="execution failed"))
 
@@ -446,9 +866,15 @@ class LocalService:
                 if index != len(updates) - 1:
                     raise _invalid(f"{where}: an EXECUTION update must be the last of its request")
                 self._check_exclusive(update, where)
+                size = _utf8_len(update.payload)
+                if execution.parent_arn is not None and size > MAX_INVOKE_PAYLOAD_BYTES:
+                    raise _invalid(
+                        f"{where}: the output of an execution started by a chained invoke is "
+                        f"{size} bytes; the limit is {MAX_INVOKE_PAYLOAD_BYTES}"
+                    )
                 continue
             self._check_request_duplicates(update, seen_in_request, where)
-            staged[update.id] = self._apply(view, update, now, where)
+            staged[update.id] = self._apply(execution, view, update, now, where)
         return staged
 
     def _check_request_duplicates(
@@ -483,7 +909,12 @@ class LocalService:
             )
 
     def _apply(
-        self, view: _Overlay, update: OperationUpdate, now: Timestamp, where: str
+        self,
+        execution: Execution,
+        view: _Overlay,
+        update: OperationUpdate,
+        now: Timestamp,
+        where: str,
     ) -> Operation:
         kind = update.type
         action = update.action
@@ -558,7 +989,137 @@ class LocalService:
                 end_timestamp=now,
                 context_details=ContextDetails(error=update.error),
             )
-        raise _invalid(f"{where}: {kind.value} operations are not supported by this service yet")
+        if kind is OperationType.CALLBACK:
+            return self._apply_callback_start(execution, base, existing, update, where)
+        return self._apply_invoke_start(execution, base, existing, update, now, where)
+
+    def _apply_callback_start(
+        self,
+        execution: Execution,
+        base: Operation,
+        existing: Operation | None,
+        update: OperationUpdate,
+        where: str,
+    ) -> Operation:
+        if existing is not None:
+            raise _invalid(f"{where}: the callback already exists")
+        options = update.callback_options
+        if options is not None:
+            for field, value in (
+                ("TimeoutSeconds", options.timeout_seconds),
+                ("HeartbeatTimeoutSeconds", options.heartbeat_timeout_seconds),
+            ):
+                if value < 0:
+                    raise _invalid(f"{where}: CallbackOptions.{field} must be >= 0, not {value}")
+        return attrs.evolve(
+            base,
+            callback_details=CallbackDetails(callback_id=self._new_callback_id(execution, base)),
+        )
+
+    def _apply_invoke_start(
+        self,
+        execution: Execution,
+        base: Operation,
+        existing: Operation | None,
+        update: OperationUpdate,
+        now: Timestamp,
+        where: str,
+    ) -> Operation:
+        if existing is not None:
+            raise _invalid(f"{where}: the chained invoke already exists")
+        options = update.chained_invoke_options
+        if options is None:
+            raise _invalid(f"{where}: a CHAINED_INVOKE START requires ChainedInvokeOptions")
+        name = options.function_name
+        if not 1 <= len(name) <= MAX_FUNCTION_NAME_CHARS:
+            raise _invalid(
+                f"{where}: ChainedInvokeOptions.FunctionName must be "
+                f"1-{MAX_FUNCTION_NAME_CHARS} characters, not {len(name)}"
+            )
+        match = _FUNCTION_NAME.fullmatch(name)
+        if match is None:
+            raise _invalid(
+                f"{where}: ChainedInvokeOptions.FunctionName {name!r} is not a function name or ARN"
+            )
+        region, account = _region_and_account(execution.arn)
+        target_account = match.group("account") or match.group("partial_account")
+        if target_account is not None and target_account != account:
+            raise _invalid(f"{where}: the function {name!r} is not in this account ({account})")
+        target_region = match.group("region")
+        if target_region is not None and target_region != region:
+            raise _invalid(f"{where}: the function {name!r} is not in this region ({region})")
+        tenant = options.tenant_id
+        if tenant is not None and not (
+            1 <= len(tenant) <= MAX_TENANT_ID_CHARS and _TENANT_ID.fullmatch(tenant)
+        ):
+            raise _invalid(
+                f"{where}: ChainedInvokeOptions.TenantId must be 1-{MAX_TENANT_ID_CHARS} "
+                "characters of [a-zA-Z0-9._:/=+-@ ]"
+            )
+        size = _utf8_len(update.payload)
+        if size > MAX_INVOKE_PAYLOAD_BYTES:
+            raise _invalid(
+                f"{where}: the chained invoke Payload is {size} bytes; "
+                f"the limit is {MAX_INVOKE_PAYLOAD_BYTES}"
+            )
+        if match.group("name") not in self._functions:
+            # The emulator resolves the target at START: the answer already
+            # shows the operation FAILED (protocol.md §2.6).
+            return attrs.evolve(
+                base,
+                status=OperationStatus.FAILED,
+                end_timestamp=now,
+                chained_invoke_details=ChainedInvokeDetails(
+                    error=ErrorObject(
+                        type="ResourceNotFoundException", message=f"Function not found: {name}"
+                    )
+                ),
+            )
+        return attrs.evolve(base, chained_invoke_details=ChainedInvokeDetails())
+
+    def _new_callback_id(self, execution: Execution, op: Operation) -> str:
+        """An opaque, unique, deterministic id in the base64 alphabet (§2.2)."""
+        number = next(self._callback_numbers)
+        digest = hashlib.sha256(f"{execution.arn}\n{op.id}\n{number}".encode()).digest()
+        return base64.b64encode(digest[:24] + number.to_bytes(8, "big")).decode("ascii")
+
+    def _register_started(
+        self,
+        execution: Execution,
+        updates: Sequence[OperationUpdate],
+        staged: Mapping[str, Operation],
+        now: Timestamp,
+    ) -> None:
+        """After a commit: arm the timers of new callbacks and queue new invokes."""
+        for update in updates:
+            if update.action is not OperationAction.START:
+                continue
+            op = staged.get(update.id)
+            if op is None or op.status is not OperationStatus.STARTED:
+                continue
+            if update.type is OperationType.CALLBACK and op.callback_details is not None:
+                callback_id = op.callback_details.callback_id or ""
+                options = update.callback_options
+                timeout = options.timeout_seconds if options is not None else 0
+                heartbeat = options.heartbeat_timeout_seconds if options is not None else 0
+                execution.callbacks[op.id] = CallbackTimer(
+                    callback_id=callback_id,
+                    operation_id=op.id,
+                    started=now,
+                    timeout_at=Timestamp(now + timeout * 1000) if timeout > 0 else None,
+                    heartbeat_seconds=heartbeat,
+                    heartbeat_at=Timestamp(now + heartbeat * 1000) if heartbeat > 0 else None,
+                )
+                self._callbacks[callback_id] = (execution.arn, op.id)
+            elif update.type is OperationType.CHAINED_INVOKE:
+                options_ = update.chained_invoke_options
+                assert options_ is not None  # checked when staged
+                execution.queued_invokes[op.id] = PendingInvoke(
+                    op_id=op.id,
+                    function_name=options_.function_name,
+                    payload=update.payload,
+                    tenant_id=options_.tenant_id,
+                )
 
     def _apply_step(
         self,
@@ -671,6 +1232,16 @@ def _error_json(error: ErrorObject) -> dict[str, object]:
     if error.stack_trace is not None:
         out["s"] = list(error.stack_trace)
     return out
+
+
+def _utf8_len(text: str | None) -> int:
+    return 0 if text is None else len(text.encode("utf-8"))
+
+
+def _region_and_account(arn: str) -> tuple[str, str]:
+    """The region and account of an ``arn:aws:lambda:<region>:<account>:...`` ARN."""
+    parts = arn.split(":")
+    return (parts[3], parts[4]) if len(parts) > 4 else ("", "")
 
 
 def _output_error(message: str) -> ErrorObject:
