@@ -54,18 +54,35 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import attrs
 
 from durable._workflow import DurableWorkflow
-from durable.config import ChildConfig, Duration, StepConfig
+from durable.config import (
+    CallbackConfig,
+    ChildConfig,
+    Duration,
+    InvokeConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+)
 from durable.core import Context, Failure, Value
 from durable.core._handlers import Started
 from durable.errors import _SUSPEND_TOKEN, SuspendExecution, UsageError
-from durable.ops import ChildContext, LoggerLike, StepContext
+from durable.ops import (
+    Callback,
+    ChildContext,
+    LoggerLike,
+    StepContext,
+    WaitForCallbackContext,
+    WaitForConditionCheckContext,
+)
 from durable.retries import RetryDecision, create_retry_strategy, decide_retry
+from durable.waits import WaitForConditionConfig
 
 __all__ = [
+    "BlockingCallback",
     "DurableContext",
     "ExecutionContext",
     "WithRetryConfig",
     "durable_execution",
+    "durable_wait_for_callback",
     "durable_with_child_context",
     "with_retry",
 ]
@@ -352,6 +369,45 @@ class DurableContext:
             return worker.report(_RETURN, value)  # type: ignore[no-any-return]
         return reply  # type: ignore[no-any-return]
 
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> BlockingCallback:
+        """Open a callback; hand ``.callback_id`` out, then ``.result()`` blocks
+        until the external system answers (or raises its timeout/failure)."""
+        handle: Callback = self._perform(self._ctx.create_callback(name=name, config=config))
+        return BlockingCallback(handle, self)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, WaitForCallbackContext], Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Any:
+        """Open a callback, run ``submitter(callback_id, context)`` as a step,
+        and block until the answer arrives."""
+        return self._perform(self._ctx.wait_for_callback(submitter, name=name, config=config))
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any,
+        name: str | None = None,
+        config: InvokeConfig | None = None,
+    ) -> Any:
+        """Invoke another Lambda function and block until its result is known."""
+        return self._perform(self._ctx.invoke(function_name, payload, name=name, config=config))
+
+    def wait_for_condition(
+        self,
+        check: Callable[[T, WaitForConditionCheckContext], T],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> T:
+        """Poll ``check`` with durable pauses until the wait strategy stops;
+        return the final state."""
+        result: T = self._perform(self._ctx.wait_for_condition(check, config=config, name=name))
+        return result
+
     # -- logging and introspection ---------------------------------------------
 
     @property
@@ -377,6 +433,47 @@ class DurableContext:
     def state(self) -> Context:
         """The underlying yield-style context (for introspection)."""
         return self._ctx
+
+
+class BlockingCallback:
+    """A callback of the imperative API: ``result()`` blocks for the answer."""
+
+    def __init__(self, handle: Callback, context: DurableContext) -> None:
+        self._handle = handle
+        self._context = context
+
+    @property
+    def callback_id(self) -> str:
+        return self._handle.callback_id
+
+    @property
+    def operation_id(self) -> str:
+        return self._handle.operation_id
+
+    def result(self) -> Any:
+        """Block until the external system answers; raise its timeout or failure."""
+        return self._context._perform(self._handle.result())
+
+    def __repr__(self) -> str:
+        return f"<callback {self._handle.name!r} id={self.callback_id!r}>"
+
+
+def durable_wait_for_callback(
+    func: Callable[..., Any],
+) -> Callable[..., Callable[[str, WaitForCallbackContext], Any]]:
+    """Decorate ``f(callback_id, context, *args, **kwargs)`` so that
+    ``f(*args, **kwargs)`` is a submitter for ``wait_for_callback``, which is
+    then named after ``f``."""
+
+    @functools.wraps(func)
+    def bind(*args: Any, **kwargs: Any) -> Callable[[str, WaitForCallbackContext], Any]:
+        def submitter(callback_id: str, context: WaitForCallbackContext) -> Any:
+            return func(callback_id, context, *args, **kwargs)
+
+        submitter._original_name = func.__name__  # type: ignore[attr-defined]
+        return submitter
+
+    return bind
 
 
 @overload

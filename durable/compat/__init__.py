@@ -3,7 +3,7 @@
 Change ``aws_durable_execution_sdk_python`` to ``durable.compat`` in the
 import lines and the code runs on `durable`, unchanged otherwise.  The
 sub-modules mirror the AWS SDK's (``durable.compat.config``,
-``.context``, ``.types``, ``.retries``, ``.serdes``, ``.exceptions``,
+``.context``, ``.types``, ``.retries``, ``.waits``, ``.serdes``, ``.exceptions``,
 ``.execution``, ``.lambda_service``, ``.state``).  Everything here is a
 re-export of `durable`'s own objects: there is no second implementation.
 """
@@ -11,6 +11,7 @@ re-export of `durable`'s own objects: there is no second implementation.
 from durable.compat.context import (
     DurableContext,
     durable_step,
+    durable_wait_for_callback,
     durable_with_child_context,
 )
 from durable.compat.exceptions import (
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "durable_execution",
     "durable_step",
+    "durable_wait_for_callback",
     "durable_with_child_context",
     "with_retry",
 ]

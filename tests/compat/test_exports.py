@@ -15,6 +15,7 @@ COMPAT_MODULES = [
     ".context",
     ".types",
     ".retries",
+    ".waits",
     ".serdes",
     ".exceptions",
     ".execution",
@@ -35,7 +36,6 @@ NOT_YET = {
     "complete_batch",
     "continue_batch",
     "durable_parallel_branch",
-    "durable_wait_for_callback",
 }
 
 
@@ -73,6 +73,17 @@ def test_durables_public_names_are_pinned() -> None:
     """A change to durable.__all__ is a deliberate API change."""
     assert sorted(durable.__all__) == sorted(
         [
+            "Callback",
+            "CallbackConfig",
+            "InvokeConfig",
+            "WaitForCallbackConfig",
+            "WaitForCallbackContext",
+            "WaitForConditionCheckContext",
+            "WaitForConditionConfig",
+            "WaitForConditionDecision",
+            "WaitStrategyConfig",
+            "create_wait_strategy",
+            "durable_wait_for_callback",
             "CallbackError",
             "ChildConfig",
             "ChildContext",
