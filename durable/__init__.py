@@ -34,6 +34,9 @@ from durable.config import (
 from durable.core import Context
 from durable.errors import (
     CallbackError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
     ChildContextError,
     DurableError,
     DurableOperationError,
@@ -45,6 +48,7 @@ from durable.errors import (
     StepError,
     UsageError,
     ValidationError,
+    WaitForConditionError,
 )
 from durable.imperative import (
     DurableContext,
@@ -96,6 +100,9 @@ __all__ = [
     "Callback",
     "CallbackConfig",
     "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
     "ChildConfig",
     "ChildContext",
     "ChildContextError",
@@ -136,6 +143,7 @@ __all__ = [
     "WaitForConditionCheckContext",
     "WaitForConditionConfig",
     "WaitForConditionDecision",
+    "WaitForConditionError",
     "WaitStrategyConfig",
     "WithRetryConfig",
     "create_linear_retry_strategy",

@@ -57,7 +57,33 @@ class ChildSpec:
     fails: bool = False
 
 
-Spec = StepSpec | WaitSpec | ChildSpec
+@attrs.frozen
+class CallbackSpec:
+    """A callback the test's responder answers: ``answer`` is the success
+    payload, ``"!fail"`` for a failure, or ``None`` to let it time out."""
+
+    answer: str | None
+    timeout: int
+
+
+@attrs.frozen
+class InvokeSpec:
+    """A chained invoke of the registered plain function ``echo``, which
+    fails when ``fail`` is set."""
+
+    value: int
+    fail: bool
+
+
+@attrs.frozen
+class PollSpec:
+    """wait_for_condition counting up to ``target`` by one per check."""
+
+    target: int
+    max_attempts: int
+
+
+Spec = StepSpec | WaitSpec | ChildSpec | CallbackSpec | InvokeSpec | PollSpec
 
 names = st.one_of(st.none(), st.sampled_from(["a", "b", "charge", "ship", "x y"]))
 values = st.one_of(
@@ -79,17 +105,42 @@ step_specs = st.builds(
 wait_specs = st.builds(WaitSpec, name=names, seconds=st.integers(1, 3600))
 
 
+callback_specs = st.builds(
+    CallbackSpec,
+    answer=st.one_of(
+        st.none(),
+        st.just("!fail"),
+        st.text(
+            st.characters(min_codepoint=32, max_codepoint=126, exclude_characters="|"), max_size=4
+        ),
+    ),
+    # Longer than the 5 s the service waits before retrying a crashed
+    # invocation: a crash must not make a callback time out that the clean
+    # run answered (that would be a real difference, not non-determinism).
+    timeout=st.integers(60, 7200),
+)
+invoke_specs = st.builds(InvokeSpec, value=st.integers(0, 99), fail=st.booleans())
+poll_specs = st.builds(PollSpec, target=st.integers(1, 4), max_attempts=st.integers(1, 5))
+
+
 def programs(
-    *, at_most_once: bool = True, max_size: int = 6, children: bool = False
+    *,
+    at_most_once: bool = True,
+    max_size: int = 6,
+    children: bool = False,
+    external: bool = False,
 ) -> st.SearchStrategy[list[Spec]]:
     """Lists of step and wait specs (at-least-once steps only unless
-    ``at_most_once``), with nested child contexts when ``children``."""
+    ``at_most_once``), with nested child contexts when ``children`` and
+    callbacks, invokes and polls when ``external``."""
     steps = (
         step_specs
         if at_most_once
         else step_specs.map(lambda s: attrs.evolve(s, at_most_once=False))
     )
     leaves: st.SearchStrategy[Any] = st.one_of(steps, wait_specs)
+    if external:
+        leaves = st.one_of(leaves, callback_specs, invoke_specs, poll_specs)
     if children:
         leaves = st.recursive(
             leaves,
@@ -134,6 +185,57 @@ def _child_failure(spec: ChildSpec) -> ValueError:
     return ValueError(f"child {spec.name} failed")
 
 
+def _callback_name(spec: CallbackSpec) -> str:
+    # The responder finds the answer in the name: no shared state needed.
+    return f"cb|{spec.answer!r}|{spec.timeout}"
+
+
+def respond(op: Any) -> Any:
+    """The ``on_callback`` responder of generated programs."""
+    from durable.testing import CallbackAnswer
+
+    _, answer, _ = op.name.split("|")
+    answer = eval(answer)  # noqa: S307 - our own repr of a str or None
+    if answer is None:
+        return None
+    if answer == "!fail":
+        return CallbackAnswer.failure(ValueError("rejected"))
+    return CallbackAnswer.success(answer)
+
+
+def echo(payload: Any) -> Any:
+    """The invoke target of generated programs."""
+    if payload["fail"]:
+        raise LookupError(f"no {payload['value']}")
+    return payload["value"] * 2
+
+
+def _poll_config(spec: PollSpec) -> Any:
+    return durable.WaitForConditionConfig(
+        wait_strategy=durable.create_wait_strategy(
+            durable.WaitStrategyConfig(
+                should_continue_polling=lambda n: n < spec.target,
+                max_attempts=spec.max_attempts,
+                initial_delay=Duration(3),
+                jitter_strategy=JitterStrategy.NONE,
+            )
+        ),
+        initial_state=0,
+    )
+
+
+def _count(state: int, context: Any) -> int:
+    return state + 1
+
+
+def _external_errors() -> tuple[type[Exception], ...]:
+    return (
+        durable.CallbackError,
+        durable.InvokeError,
+        durable.WaitForConditionError,
+    )
+
+
 def generator_workflow(program: list[Spec]) -> Callable[..., Any]:
     def run(ctx: durable.Context, specs: Any) -> Any:
         results: list[Any] = []
@@ -152,6 +254,24 @@ def generator_workflow(program: list[Spec]) -> Callable[..., Any]:
                     results.append((yield ctx.run_in_child_context(child, name=spec.name)))
                 except durable.ChildContextError as err:
                     results.append(["child failed", err.message, err.error_type])
+            elif isinstance(spec, CallbackSpec):
+                config = durable.CallbackConfig(timeout=Duration(spec.timeout))
+                try:
+                    cb = yield ctx.create_callback(name=_callback_name(spec), config=config)
+                    results.append((yield cb.result()))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
+            elif isinstance(spec, InvokeSpec):
+                try:
+                    payload = {"value": spec.value, "fail": spec.fail}
+                    results.append((yield ctx.invoke("echo", payload, name="echo")))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
+            elif isinstance(spec, PollSpec):
+                try:
+                    results.append((yield ctx.wait_for_condition(_count, _poll_config(spec))))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
             else:
                 try:
                     results.append(
@@ -185,6 +305,24 @@ def coroutine_workflow(program: list[Spec]) -> Callable[..., Any]:
                     results.append(await ctx.run_in_child_context(child, name=spec.name))
                 except durable.ChildContextError as err:
                     results.append(["child failed", err.message, err.error_type])
+            elif isinstance(spec, CallbackSpec):
+                config = durable.CallbackConfig(timeout=Duration(spec.timeout))
+                try:
+                    cb = await ctx.create_callback(name=_callback_name(spec), config=config)
+                    results.append(await cb.result())
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
+            elif isinstance(spec, InvokeSpec):
+                try:
+                    payload = {"value": spec.value, "fail": spec.fail}
+                    results.append(await ctx.invoke("echo", payload, name="echo"))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
+            elif isinstance(spec, PollSpec):
+                try:
+                    results.append(await ctx.wait_for_condition(_count, _poll_config(spec)))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
             else:
                 try:
                     results.append(
@@ -218,6 +356,24 @@ def imperative_workflow(program: list[Spec]) -> Any:
                     results.append(ctx.run_in_child_context(child, name=spec.name))
                 except durable.ChildContextError as err:
                     results.append(["child failed", err.message, err.error_type])
+            elif isinstance(spec, CallbackSpec):
+                config = durable.CallbackConfig(timeout=Duration(spec.timeout))
+                try:
+                    cb = ctx.create_callback(name=_callback_name(spec), config=config)
+                    results.append(cb.result())
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
+            elif isinstance(spec, InvokeSpec):
+                try:
+                    payload = {"value": spec.value, "fail": spec.fail}
+                    results.append(ctx.invoke("echo", payload, name="echo"))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
+            elif isinstance(spec, PollSpec):
+                try:
+                    results.append(ctx.wait_for_condition(_count, _poll_config(spec)))
+                except _external_errors() as err:
+                    results.append([type(err).__name__, err.message])
             else:
                 try:
                     results.append(ctx.step(_body(spec), name=spec.name, config=_config(spec)))

@@ -623,10 +623,31 @@ class LocalRunner:
                 wake = answer
             if wake is None:
                 return False
+            if self._on_callback is None and self._has_open_callback(arn):
+                # Without a responder an open callback waits for the test to
+                # answer it (send_callback_*) or to let time pass (advance).
+                return False
             self.clock.advance_to(wake)
             service.fire_due(arn)  # a timeout at the answer's instant wins
             self._deliver_due_answers(arn)
         return True
+
+    def _has_open_callback(self, arn: str) -> bool:
+        return any(
+            op.type is OperationType.CALLBACK and op.status is OperationStatus.STARTED
+            for op in self.service.operations(arn)
+        )
+
+    def advance(self, arn: str, by: Duration | timedelta | float) -> ExecutionResult:
+        """Let virtual time pass for the execution ``arn`` (its callbacks may
+        time out, its waits end), then resume it as the service would."""
+        seconds = _seconds(by)
+        if seconds < 0:
+            raise ValueError(f"advance: cannot go back in time ({seconds} s)")
+        self.clock.advance(seconds)
+        self.service.fire_due(arn)
+        self._deliver_due_answers(arn)
+        return self.resume(arn)
 
     def _ask_responder(self, arn: str) -> None:
         respond = self._on_callback

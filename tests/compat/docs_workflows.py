@@ -14,16 +14,27 @@ import json
 from typing import Any
 
 from durable.compat import (
+    CallbackTimeoutError,
     DurableContext,
+    InvokeError,
     StepContext,
     StepError,
     WithRetryConfig,
     durable_execution,
     durable_step,
+    durable_wait_for_callback,
     durable_with_child_context,
     with_retry,
 )
-from durable.compat.config import ChildConfig, Duration, StepConfig, StepSemantics
+from durable.compat.config import (
+    CallbackConfig,
+    ChildConfig,
+    Duration,
+    InvokeConfig,
+    StepConfig,
+    StepSemantics,
+    WaitForCallbackConfig,
+)
 from durable.compat.retries import (
     JitterStrategy,
     RetryPresets,
@@ -31,6 +42,12 @@ from durable.compat.retries import (
     create_retry_strategy,
 )
 from durable.compat.serdes import SerDes, SerDesContext
+from durable.compat.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
 
 NO_JITTER = create_retry_strategy(
     RetryStrategyConfig(
@@ -214,6 +231,41 @@ def failing_handler(event: Any, context: DurableContext) -> None:
     raise ValueError("refusing to continue")
 
 
+# 13. Polling with wait_for_condition.
+@durable_execution
+def polling_handler(event: Any, context: DurableContext) -> dict[str, int]:
+    def check(state: dict[str, int], check_context: Any) -> dict[str, int]:
+        return {"progress": state["progress"] + 40}
+
+    strategy = create_wait_strategy(
+        WaitStrategyConfig(
+            should_continue_polling=lambda state: state["progress"] < 100,
+            max_attempts=10,
+            initial_delay=Duration.from_seconds(5),
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
+    return context.wait_for_condition(
+        check,
+        config=WaitForConditionConfig(wait_strategy=strategy, initial_state={"progress": 0}),
+        name="progress",
+    )
+
+
+# 14. A hand-written wait strategy: poll every 2 seconds until "ready".
+@durable_execution
+def custom_strategy_handler(event: Any, context: DurableContext) -> str:
+    def strategy(state: str, attempt: int) -> WaitForConditionDecision:
+        if state == "ready":
+            return WaitForConditionDecision.stop_polling()
+        return WaitForConditionDecision.continue_waiting(Duration.from_seconds(2))
+
+    return context.wait_for_condition(
+        lambda state, _: "ready" if state == "warming" else "warming",
+        config=WaitForConditionConfig(wait_strategy=strategy, initial_state="cold"),
+    )
+
+
 HANDLERS: dict[str, tuple[Any, Any]] = {
     "greeting": (greeting_handler, {"name": "Ada"}),
     "order": (order_handler, {"id": "o-9", "amount": 12.5}),
@@ -227,6 +279,8 @@ HANDLERS: dict[str, tuple[Any, Any]] = {
     "logging": (logging_handler, None),
     "typed-values": (typed_values_handler, None),
     "failing": (failing_handler, None),
+    "polling": (polling_handler, None),
+    "custom-strategy": (custom_strategy_handler, None),
 }
 
 EXPECTED: dict[str, Any] = {
@@ -245,4 +299,51 @@ EXPECTED: dict[str, Any] = {
     "logging": "logged",
     "typed-values": ["2025-05-01T12:30:00+00:00", "42.50", "sku-1"],
     "failing": None,
+    "polling": {"progress": 120},
+    "custom-strategy": "ready",
 }
+
+
+# -- Workflows that talk to the outside world (answered by the tests) --------
+
+
+# 15. A callback with a timeout, answered by an approver.
+@durable_execution
+def approval_handler(event: dict[str, Any], context: DurableContext) -> str:
+    callback = context.create_callback(
+        name="approval", config=CallbackConfig(timeout=Duration.from_hours(2))
+    )
+    context.step(lambda _: f"mail {callback.callback_id}", name="notify")
+    try:
+        return callback.result()
+    except CallbackTimeoutError:
+        return "expired"
+
+
+# 16. wait_for_callback with a decorated submitter.
+SUBMITTED: list[str] = []
+
+
+@durable_wait_for_callback
+def request_signature(callback_id: str, context: Any, document: str) -> None:
+    SUBMITTED.append(callback_id)
+
+
+@durable_execution
+def signature_handler(event: dict[str, Any], context: DurableContext) -> Any:
+    return context.wait_for_callback(
+        request_signature(event["document"]),
+        config=WaitForCallbackConfig(timeout=Duration.from_days(7)),
+    )
+
+
+# 17. A chained invoke of another function, failures handled.
+@durable_execution
+def invoke_handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    price = context.invoke("pricing", {"sku": event["sku"]}, name="price")
+    try:
+        context.invoke("missing-function", None, name="missing", config=InvokeConfig())
+        missing = "found"
+    except InvokeError as error:
+        missing = error.error_type or "?"
+    return {"price": price, "missing": missing}

@@ -61,3 +61,39 @@ def test_handlers_keep_their_names_and_wrap_the_function() -> None:
     handler: Any = docs.greeting_handler
     assert handler.__name__ == "greeting_handler"
     assert handler.__wrapped__.__name__ == "greeting_handler"
+
+
+def test_a_docs_callback_is_answered_or_expires() -> None:
+    """The approval handler returns the approver's raw answer, or 'expired' after 2 h."""
+    from durable.testing import CallbackAnswer
+
+    answered = LocalRunner(
+        docs.approval_handler, on_callback=lambda op: CallbackAnswer.success("approved")
+    ).run({})
+    assert answered.result == "approved"
+    runner = LocalRunner(docs.approval_handler)
+    pending = runner.run({})
+    assert pending.status.value == "PENDING"
+    assert runner.advance(pending.arn, 3 * 3600).result == "expired"
+
+
+def test_a_docs_wait_for_callback_names_its_wrapper_after_the_submitter() -> None:
+    """The decorated submitter gets the id and names the WaitForCallback context."""
+    runner = LocalRunner(docs.signature_handler)
+    pending = runner.run({"document": "nda.pdf"})
+    wrapper = pending.get_context("request_signature")
+    assert wrapper.sub_type == "WaitForCallback"
+    callback_id = docs.SUBMITTED[-1]
+    done = runner.send_callback_success(callback_id, "signed")
+    assert done.result == "signed"
+
+
+def test_a_docs_invoke_reaches_a_registered_function() -> None:
+    """The pricing function answers; the missing one fails with ResourceNotFoundException."""
+    runner = LocalRunner(docs.invoke_handler)
+    runner.register_function("pricing", lambda payload: {"sku": payload["sku"], "eur": 12})
+    result = runner.run({"sku": "A-1"})
+    assert result.result == {
+        "price": {"sku": "A-1", "eur": 12},
+        "missing": "ResourceNotFoundException",
+    }

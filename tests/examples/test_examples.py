@@ -71,7 +71,42 @@ def test_the_three_styles_write_the_same_log() -> None:
     assert logs[0] == logs[1] == logs[2]
 
 
-@pytest.mark.parametrize("name", ["greeting", "order_processing", "three_styles"])
+def test_human_approval_follows_each_answer() -> None:
+    """Approval, rejection and silence each lead to their recorded decision."""
+    from durable.testing import LocalRunner
+
+    module = load("human_approval")
+    report = {"id": "r1", "amount": 500, "manager": "m@example.com"}
+
+    runner = LocalRunner(module["approve_expense"])
+    pending = runner.run({"report": report})
+    assert pending.status.value == "PENDING"
+    callback = pending.get_callback("manager-approval")
+    assert callback.callback_id == module["OUTBOX"][-1]["callback_id"]
+    done = runner.send_callback_success(callback.callback_id or "", '{"note": "ok"}')
+    assert done.result == {"report": "r1", "decision": "approved", "note": "ok"}
+
+    runner = LocalRunner(module["approve_expense"])
+    pending = runner.run({"report": report})
+    timed_out = runner.advance(pending.arn, 25 * 3600)
+    assert timed_out.result["decision"] == "escalated"
+
+    small = run(module["approve_expense"], {"report": {**report, "amount": 20}})
+    assert small.result["decision"] == "auto-approved"
+
+
+def test_polling_checks_until_the_job_is_done() -> None:
+    """The job needs six checks; each is one attempt of the polling step."""
+    module = load("polling")
+    result = run(module["render_report"], {"report": "t"})
+    assert result.result == {"job": "job-t", "checks": 6, "location": "s3://reports/job-t.pdf"}
+    assert result.get_operation("wait-for-job").attempts == 6
+    assert result.invocations == 6
+
+
+@pytest.mark.parametrize(
+    "name", ["greeting", "order_processing", "three_styles", "human_approval", "polling"]
+)
 def test_examples_run_as_scripts(name: str) -> None:
     """`python examples/<name>.py` exits 0 and prints the execution's outcome."""
     out = subprocess.run(
@@ -81,4 +116,4 @@ def test_examples_run_as_scripts(name: str) -> None:
         check=True,
         timeout=120,
     ).stdout
-    assert "execution SUCCEEDED" in out
+    assert "execution SUCCEEDED" in out or "approved:" in out
