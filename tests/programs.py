@@ -187,7 +187,11 @@ def _child_failure(spec: ChildSpec) -> ValueError:
 
 def _callback_name(spec: CallbackSpec) -> str:
     # The responder finds the answer in the name: no shared state needed.
-    return f"cb|{spec.answer!r}|{spec.timeout}"
+    if spec.answer is None:
+        return f"cb|timeout|{spec.timeout}"
+    if spec.answer == "!fail":
+        return f"cb|fail|{spec.timeout}"
+    return f"cb|ok:{spec.answer}|{spec.timeout}"
 
 
 def respond(op: Any) -> Any:
@@ -195,12 +199,11 @@ def respond(op: Any) -> Any:
     from durable.testing import CallbackAnswer
 
     _, answer, _ = op.name.split("|")
-    answer = eval(answer)  # noqa: S307 - our own repr of a str or None
-    if answer is None:
+    if answer == "timeout":
         return None
-    if answer == "!fail":
+    if answer == "fail":
         return CallbackAnswer.failure(ValueError("rejected"))
-    return CallbackAnswer.success(answer)
+    return CallbackAnswer.success(answer.removeprefix("ok:"))
 
 
 def echo(payload: Any) -> Any:

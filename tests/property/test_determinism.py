@@ -13,14 +13,14 @@ from durable.testing import LocalRunner, LocalService, SimulatedCrash
 from durable.testing._service import EPOCH
 from tests.programs import (
     STYLES,
-    echo,
-    respond,
     BodyCounter,
     Spec,
     StepSpec,
+    echo,
     essence,
     generator_workflow,
     programs,
+    respond,
 )
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
