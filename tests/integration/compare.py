@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import boto3
+from botocore.config import Config
+from botocore.stub import Stubber
+
+import durable
+from durable.lambda_ import handle
 from durable.model import CheckpointOutput, StatePage
-from tests.integration.emulator import EmulatorHarness, ExecutionResult
+from tests.integration.emulator import (
+    DUMMY_ACCOUNT_ID,
+    EmulatorHarness,
+    ExecutionResult,
+    FakeLambdaContext,
+)
 
 _TIMES = {"StartTimestamp", "EndTimestamp", "NextAttemptTimestamp", "ScheduledEndTimestamp"}
 
@@ -65,3 +77,43 @@ class RefusingService:
         self, execution_arn: str, checkpoint_token: str, marker: str, max_items: int = 1000
     ) -> StatePage:
         raise AssertionError("a pure replay read state")
+
+
+def replay_in_durable(workflow_fn: Callable[..., Any], result: ExecutionResult) -> dict[str, Any]:
+    """The output of durable's workflow ``workflow_fn`` replaying ``result``'s final log.
+
+    The service refuses every call: a pure replay runs on the log alone.
+    """
+    workflow = durable.workflow(workflow_fn)
+    return handle(workflow, replay_event(result), None, service=RefusingService())
+
+
+def replay_in_reference(
+    handler_fn: Callable[[Any, Any], Any], result: ExecutionResult, function_name: str
+) -> dict[str, Any]:
+    """The output of the reference SDK's handler ``handler_fn`` replaying ``result``'s final log.
+
+    Its boto3 client is stubbed with no responses, so any call to the service
+    raises.
+    """
+    from aws_durable_execution_sdk_python import durable_execution
+
+    client = boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    handler = durable_execution(handler_fn, boto3_client=client)
+    with Stubber(client) as stub:
+        context: Any = FakeLambdaContext(
+            function_name=function_name,
+            aws_request_id="replay",
+            invoked_function_arn=(
+                f"arn:aws:lambda:us-east-1:{DUMMY_ACCOUNT_ID}:function:{function_name}"
+            ),
+        )
+        output: dict[str, Any] = handler(replay_event(result), context)
+        stub.assert_no_pending_responses()
+    return output

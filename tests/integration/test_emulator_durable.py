@@ -24,10 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.stub import Stubber
 
 import durable
 from durable import (
@@ -38,17 +35,16 @@ from durable import (
     StepSemantics,
     create_retry_strategy,
 )
-from durable.lambda_ import handle
 from durable.runtime import LAMBDA_RESPONSE_SIZE_LIMIT
 from tests.integration.compare import (
-    RefusingService,
     log_essence,
     outcome,
-    replay_event,
     updates_by_operation,
 )
+from tests.integration.compare import replay_in_durable as durable_replay
+from tests.integration.compare import replay_in_reference as reference_replay
 from tests.integration.conftest import EmulatorFactory
-from tests.integration.emulator import EmulatorHarness, ExecutionResult, FakeLambdaContext
+from tests.integration.emulator import EmulatorHarness, ExecutionResult
 
 pytestmark = pytest.mark.interop
 
@@ -379,29 +375,12 @@ def _updates(run: Run) -> dict[str, list[dict[str, Any]]]:
 
 def replay_in_durable(scenario: Scenario, source: Run) -> tuple[dict[str, Any], int]:
     bodies = Bodies()
-    workflow = durable.workflow(scenario.durable_fn(bodies))
-    output = handle(workflow, replay_event(source.result), None, service=RefusingService())
-    return output, bodies.runs
+    return durable_replay(scenario.durable_fn(bodies), source.result), bodies.runs
 
 
 def replay_in_reference(scenario: Scenario, source: Run) -> tuple[dict[str, Any], int]:
-    client = boto3.client(
-        "lambda",
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
     bodies = Bodies()
-    handler = ref_durable_execution(scenario.reference_fn(bodies), boto3_client=client)
-    with Stubber(client) as stub:  # any call to the service raises
-        context = FakeLambdaContext(
-            function_name=scenario.name,
-            aws_request_id="replay",
-            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{scenario.name}",
-        )
-        output = handler(replay_event(source.result), context)
-        stub.assert_no_pending_responses()
+    output = reference_replay(scenario.reference_fn(bodies), source.result, scenario.name)
     return output, bodies.runs
 
 
