@@ -56,6 +56,8 @@ __all__ = [
     "Descriptor",
     "Invoke",
     "LoggerLike",
+    "Map",
+    "Parallel",
     "StepContext",
     "Step",
     "StepFunction",
@@ -481,6 +483,105 @@ class WaitForCondition(Descriptor, Generic[T]):
     @property
     def label(self) -> str:
         return f"wait_for_condition {self.name!r}" if self.name else "unnamed wait_for_condition"
+
+
+def _batch_config(kind: type) -> Callable[[Any, Any, Any], None]:
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value is not None and not isinstance(value, kind):
+            raise ValidationError(
+                f"{instance.label}: config must be a {kind.__name__}, got {value!r}"
+            )
+
+    return check
+
+
+def _check_min_successful(label: str, count: int, config: Any) -> None:
+    """protocol.md §5.8: more required successes than items is refused before
+    an id is allocated."""
+    completion = getattr(config, "completion_config", None)
+    needed = getattr(completion, "min_successful", None)
+    if needed is not None and needed > count:
+        raise ValidationError(
+            f"{label}: completion_config.min_successful is {needed}, but there are only "
+            f"{count} items"
+        )
+
+
+def _map_config_check(instance: Any, attribute: Any, value: Any) -> None:
+    from durable.batch import MapConfig
+
+    _batch_config(MapConfig)(instance, attribute, value)
+
+
+def _parallel_config_check(instance: Any, attribute: Any, value: Any) -> None:
+    from durable.batch import ParallelConfig
+
+    _batch_config(ParallelConfig)(instance, attribute, value)
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class Map(Descriptor):
+    """Run ``func(branch_ctx, item, index, items)`` for every item, as
+    branches the interpreter interleaves deterministically; the result is a
+    ``BatchResult`` (protocol.md §5.8)."""
+
+    op_type: ClassVar[OperationType] = OperationType.CONTEXT
+
+    inputs: tuple[Any, ...] = attrs.field(converter=_items, hash=False, eq=False)
+    func: Callable[..., Any]
+    name: str | None = attrs.field(default=None, converter=check_name)
+    config: Any = attrs.field(default=None, validator=_map_config_check)
+
+    def __attrs_post_init__(self) -> None:
+        if not callable(self.func):
+            raise ValidationError(f"{self.label}: func must be callable, got {self.func!r}")
+        _check_min_successful(self.label, len(self.inputs), self.config)
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, Any]: ...
+
+    @property
+    def sub_type(self) -> str:
+        return "Map"
+
+    @property
+    def label(self) -> str:
+        return f"map {self.name!r}" if self.name else "unnamed map"
+
+
+@attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
+class Parallel(Descriptor):
+    """Run each of ``functions`` (``fn(branch_ctx)``, or a ``ParallelBranch``)
+    as a branch; the result is a ``BatchResult`` (protocol.md §5.8)."""
+
+    op_type: ClassVar[OperationType] = OperationType.CONTEXT
+
+    functions: tuple[Any, ...] = attrs.field(converter=_items, hash=False, eq=False)
+    name: str | None = attrs.field(default=None, converter=check_name)
+    config: Any = attrs.field(default=None, validator=_parallel_config_check)
+
+    def __attrs_post_init__(self) -> None:
+        for index, fn in enumerate(self.functions):
+            if not callable(fn):
+                raise ValidationError(f"{self.label}: branch {index} is not callable: {fn!r}")
+        _check_min_successful(self.label, len(self.functions), self.config)
+
+    if TYPE_CHECKING:
+
+        def __await__(self) -> Generator[Any, Any, Any]: ...
+
+    @property
+    def sub_type(self) -> str:
+        return "Parallel"
+
+    @property
+    def label(self) -> str:
+        return f"parallel {self.name!r}" if self.name else "unnamed parallel"
 
 
 class ChildFunction(Generic[P, T]):

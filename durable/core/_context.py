@@ -11,7 +11,7 @@ replay status that silences the logger (§6.2, §6.4).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 import attrs
@@ -34,6 +34,8 @@ from durable.ops import (
     CreateCallback,
     Invoke,
     LoggerLike,
+    Map,
+    Parallel,
     Step,
     StepContext,
     StepFunction,
@@ -229,6 +231,30 @@ class Context:
         the result is the final state. ``config`` is a
         ``WaitForConditionConfig`` (required)."""
         return WaitForCondition(check=check, config=config, name=name)
+
+    def map(
+        self,
+        inputs: Sequence[Any],
+        func: Callable[..., Any],
+        name: str | None = None,
+        config: Any = None,
+    ) -> Map:
+        """Run ``func(branch_ctx, item, index, inputs)`` for every item (a
+        generator function, ``async def`` or plain function); the result is a
+        ``BatchResult``. ``config`` is a ``MapConfig``."""
+        if name is None:
+            name = getattr(func, "_original_name", None)
+        return Map(inputs=inputs, func=func, name=name, config=config)
+
+    def parallel(
+        self,
+        functions: Sequence[Callable[..., Any]],
+        name: str | None = None,
+        config: Any = None,
+    ) -> Parallel:
+        """Run each ``fn(branch_ctx)`` (or ``ParallelBranch``) as a branch; the
+        result is a ``BatchResult``. ``config`` is a ``ParallelConfig``."""
+        return Parallel(functions=functions, name=name, config=config)
 
     def wait(self, duration: Duration | int, name: str | None = None) -> Wait:
         """A durable pause of ``duration`` (a ``Duration`` or whole seconds, at least 1)."""

@@ -65,7 +65,7 @@ from durable.serdes import EXTENDED_TYPES_SERDES, SerDes, deserialize, serialize
 if TYPE_CHECKING:
     from durable.core._replay import Replay
 
-__all__ = ["Emit", "Park", "Process", "RunBody", "RunChild", "Started"]
+__all__ = ["Abandon", "Emit", "Join", "Park", "Process", "RunBody", "RunChild", "Spawn", "Started"]
 
 _STARTED = OperationStatus.STARTED
 _PENDING = OperationStatus.PENDING
@@ -107,7 +107,31 @@ class RunChild:
     ctx: Context
 
 
-Request = Union[Emit, RunBody, Park, RunChild]  # noqa: UP007
+@attrs.frozen
+class Spawn:
+    """Start a branch: a new task running ``process`` (a branch's child
+    context); the interpreter answers with the task, a handle for ``Abandon``."""
+
+    process: Any
+    ctx: Context
+    op_id: str
+    index: int
+
+
+@attrs.frozen
+class Join:
+    """Wait until at least one spawned branch finished; the answer is a list
+    of ``(index, outcome)`` (empty if no branch is left)."""
+
+
+@attrs.frozen
+class Abandon:
+    """Stop driving these branch tasks (early completion)."""
+
+    tasks: tuple[Any, ...]
+
+
+Request = Union[Emit, RunBody, Park, RunChild, Spawn, Join, Abandon]  # noqa: UP007
 Process = Generator[Request, Any, Outcome]
 
 
@@ -401,8 +425,16 @@ def _propagates(error: BaseException) -> bool:
 
 
 def start_child(
-    rp: Replay, ctx: Context, op_id: str, desc: ChildContext[Any], record: Operation | None
+    rp: Replay,
+    ctx: Context,
+    op_id: str,
+    desc: ChildContext[Any],
+    record: Operation | None,
+    *,
+    replaying: bool | None = None,
 ) -> Outcome | Process:
+    """``replaying`` overrides the replay status the child inherits from
+    ``ctx`` (branches of a map or parallel decide it per branch)."""
     if desc.virtual:
         if record is not None:
             return Failure(
@@ -414,43 +446,54 @@ def start_child(
                     operation_id=op_id,
                 )
             )
-        return _child_process(rp, ctx, op_id, desc, None)
+        return _child_process(rp, ctx, op_id, desc, None, replaying)
     if record is not None and record.is_terminal:
-        details = record.context_details
-        status = record.status
-        if status is _SUCCEEDED:
-            if not (details is not None and details.replay_children):
-                return _decode(
-                    rp,
-                    op_id,
-                    desc,
-                    desc.config.serdes if desc.config is not None else None,
-                    details.result if details is not None else None,
-                )
-        elif status is _FAILED:
-            return Failure(
-                rebuild_error(
-                    ChildContextError,
-                    details.error if details is not None else None,
-                    op_id=op_id,
-                    name=desc.name,
-                    what=desc.label,
-                )
+        stored = stored_context_outcome(
+            rp, op_id, desc, record, desc.config.serdes if desc.config is not None else None
+        )
+        if stored is not None:
+            return stored
+    return _child_process(rp, ctx, op_id, desc, record, replaying)
+
+
+def stored_context_outcome(
+    rp: Replay, op_id: str, desc: Descriptor, record: Operation, serdes: SerDes[Any] | None
+) -> Outcome | None:
+    """The outcome a terminal CONTEXT record answers at once; ``None`` for
+    SUCCEEDED with ReplayChildren (the body must run again to rebuild it)."""
+    details = record.context_details
+    status = record.status
+    if status is _SUCCEEDED:
+        if details is not None and details.replay_children:
+            return None
+        return _decode(rp, op_id, desc, serdes, details.result if details is not None else None)
+    if status is _FAILED:
+        return Failure(
+            rebuild_error(
+                ChildContextError,
+                details.error if details is not None else None,
+                op_id=op_id,
+                name=desc.name,
+                what=desc.label,
             )
-        else:
-            return Failure(
-                ChildContextError(
-                    f"{desc.label} (id {op_id}) was {status.value} by the service",
-                    error_type=f"Context.{status.value}",
-                    operation_id=op_id,
-                    operation_name=desc.name,
-                )
-            )
-    return _child_process(rp, ctx, op_id, desc, record)
+        )
+    return Failure(
+        ChildContextError(
+            f"{desc.label} (id {op_id}) was {status.value} by the service",
+            error_type=f"Context.{status.value}",
+            operation_id=op_id,
+            operation_name=desc.name,
+        )
+    )
 
 
 def _child_process(
-    rp: Replay, ctx: Context, op_id: str, desc: ChildContext[Any], record: Operation | None
+    rp: Replay,
+    ctx: Context,
+    op_id: str,
+    desc: ChildContext[Any],
+    record: Operation | None,
+    replaying: bool | None = None,
 ) -> Process:
     virtual = desc.virtual
     # A SUCCEEDED record reaches here only with ReplayChildren: the body runs
@@ -459,6 +502,8 @@ def _child_process(
     if record is None and not virtual:
         yield Emit(_update(ctx, op_id, desc, OperationAction.START), False)
     child_ctx = ctx._child(op_id, virtual=virtual)
+    if replaying is not None:
+        child_ctx.replaying = replaying
     outcome: Outcome = yield RunChild(desc.fn, desc.args, desc.kwargs, child_ctx)
     config = desc.config
     if isinstance(outcome, Value):

@@ -37,6 +37,8 @@ further call.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import enum
 import functools
 import types
@@ -55,7 +57,7 @@ from durable.core._actions import (
     Value,
 )
 from durable.core._context import Context
-from durable.core._handlers import Emit, Park, RunBody, RunChild, Started
+from durable.core._handlers import Abandon, Emit, Join, Park, RunBody, RunChild, Spawn, Started
 from durable.core._ids import operation_id
 from durable.core._log import identity_mismatch
 from durable.core._logger import LoggerHolder
@@ -82,6 +84,7 @@ class _State(enum.Enum):
     WAITING_BODY = "waiting for a step body"
     WAITING_CHECKPOINT = "waiting for a checkpoint"
     PARKED = "parked"
+    JOINING = "waiting for branches"
     DONE = "done"
 
 
@@ -96,15 +99,35 @@ class _Frame:
 
 
 class _Task:
-    __slots__ = ("inbox", "outcome", "reason", "resume_at", "stack", "state")
+    """A line of execution: the root workflow, or one branch of a map or
+    parallel (then ``parent`` is the task of its coordinator and ``index``
+    its branch index)."""
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "children",
+        "completions",
+        "inbox",
+        "index",
+        "outcome",
+        "parent",
+        "reason",
+        "resume_at",
+        "stack",
+        "state",
+    )
+
+    def __init__(self, parent: _Task | None = None, index: int = 0) -> None:
         self.stack: list[_Frame] = []
-        self.inbox: Outcome | None = _RESUME
+        self.inbox: Any = _RESUME
         self.state = _State.RUNNABLE
         self.resume_at: datetime | None = None
         self.reason = ""
         self.outcome: Outcome | None = None
+        self.parent = parent
+        self.index = index
+        self.children: set[_Task] = set()
+        #: (branch index, outcome) of children that finished, not yet joined.
+        self.completions: list[tuple[int, Outcome]] = []
 
 
 def _midpoint() -> float:
@@ -173,11 +196,15 @@ class Replay:
         self.root_context.interpreter = self
         self._root = _Task()
         self._tasks: list[_Task] = [self._root]
+        self._runnable: collections.deque[_Task] = collections.deque([self._root])
+        self._checkpoint_waiters: list[_Task] = []
+        self._refreshed_at: datetime | None = None
         self._started = False
         self._ended = False
         self._broken: BaseException | None = None
         self._actions: list[Action] = []
         self._body_waiters: dict[str, _Task] = {}
+        self._abandoned_bodies: set[str] = set()
 
     # -- the contract ---------------------------------------------------------
 
@@ -196,7 +223,9 @@ class Replay:
             if not self._started:
                 self._started = True
                 self._start_root()
-            for task in self._tasks:
+            runnable = self._runnable
+            while runnable:
+                task = runnable.popleft()
                 if task.state is _State.RUNNABLE:
                     self._drive(task)
             self._conclude()
@@ -207,16 +236,27 @@ class Replay:
         self._actions = []
         return actions
 
-    def step_finished(self, op_id: str, outcome: Outcome) -> None:
-        """Report that the body of step ``op_id`` (from a ``RunStep``) returned or raised."""
+    def step_finished(self, op_id: str, outcome: Outcome, now: datetime | None = None) -> None:
+        """Report that the body of step ``op_id`` (from a ``RunStep``) returned
+        or raised. ``now``, if given, is the time it finished.
+
+        Bodies of concurrent branches must be reported in the order their
+        ``RunStep`` actions were emitted: that order, not thread timing,
+        decides what the branches do next.  The body of a branch abandoned by
+        an early-completing map or parallel is accepted and ignored.
+        """
         self._check_usable()
         if not isinstance(outcome, Value | Failure):
             raise UsageError(f"step_finished needs a Value or a Failure, got {outcome!r}")
+        if now is not None:
+            self.now = now
         task = self._body_waiters.pop(op_id, None)
         if task is None:
+            if op_id in self._abandoned_bodies:
+                self._abandoned_bodies.discard(op_id)
+                return
             raise UsageError(f"step_finished({op_id!r}): no step body of that id is running")
-        task.inbox = outcome
-        task.state = _State.RUNNABLE
+        self._wake(task, outcome)
 
     def checkpointed(self, updated_operations: Sequence[Operation], now: datetime) -> None:
         """Report that every ``Checkpoint`` emitted so far was accepted.
@@ -228,13 +268,22 @@ class Replay:
         """
         self._check_usable()
         log = self.log
+        changed = set()
         for op in updated_operations:
             log[op.id] = op
+            changed.add(op.id)
         self.now = now
+        waiters = self._checkpoint_waiters
+        self._checkpoint_waiters = []
+        for task in waiters:
+            self._wake(task, _RESUME)
+        # Branches parked on something the service just changed, or whose
+        # time has come, look again (protocol.md §5.9).
         for task in self._tasks:
-            if task.state is _State.WAITING_CHECKPOINT:
-                task.inbox = _RESUME
-                task.state = _State.RUNNABLE
+            if task.state is _State.PARKED and task.parent is not None:
+                due = task.resume_at is not None and task.resume_at <= now
+                if due or (task.stack and task.stack[-1].op_id in changed):
+                    self._wake(task, _RESUME)
 
     # -- introspection ---------------------------------------------------------
 
@@ -242,6 +291,11 @@ class Replay:
     def done(self) -> bool:
         """True once ``Finish`` or ``Suspend`` has been emitted."""
         return self._ended
+
+    def wants_body(self, op_id: str) -> bool:
+        """Whether the body of step ``op_id`` is still awaited (``False``
+        once an early-completing map or parallel abandoned its branch)."""
+        return op_id in self._body_waiters
 
     @property
     def running_steps(self) -> frozenset[str]:
@@ -369,9 +423,43 @@ class Replay:
             return answer
         return Started(answer, ctx, op_id, record)  # type: ignore[arg-type]
 
+    def _wake(self, task: _Task, inbox: Any) -> None:
+        task.inbox = inbox
+        task.state = _State.RUNNABLE
+        self._runnable.append(task)
+
     def _finish_task(self, task: _Task, outcome: Outcome) -> None:
         task.state = _State.DONE
         task.outcome = outcome
+        parent = task.parent
+        if parent is not None:
+            parent.children.discard(task)
+            parent.completions.append((task.index, outcome))
+            if parent.state is _State.JOINING:
+                completions = parent.completions
+                parent.completions = []
+                self._wake(parent, completions)
+
+    def _abandon(self, task: _Task) -> None:
+        """Stop driving a branch: close its frames; its pending body outcomes
+        will be ignored and it writes nothing more."""
+        for child in list(task.children):
+            self._abandon(child)
+        for op_id, waiter in list(self._body_waiters.items()):
+            if waiter is task:
+                del self._body_waiters[op_id]
+                self._abandoned_bodies.add(op_id)
+        if task in self._checkpoint_waiters:
+            self._checkpoint_waiters.remove(task)
+        stack = task.stack
+        while stack:
+            frame = stack.pop()
+            # An abandoned branch's cleanup cannot fail the batch.
+            with contextlib.suppress(Exception):
+                frame.gen.close()
+        task.state = _State.DONE
+        if task.parent is not None:
+            task.parent.children.discard(task)
 
     def _drive(self, task: _Task) -> None:
         """Run ``task`` until it parks or its stack empties."""
@@ -434,6 +522,7 @@ class Replay:
                 actions.append(Checkpoint(updates=(request.update,), blocking=request.blocking))
                 if request.blocking:
                     task.state = _State.WAITING_CHECKPOINT
+                    self._checkpoint_waiters.append(task)
                     return
                 outcome = _RESUME
             elif kind is RunBody:
@@ -464,7 +553,29 @@ class Replay:
                 task.resume_at = request.resume_at
                 task.reason = request.reason
                 return
-            else:  # pragma: no cover - handlers only yield the three requests
+            elif kind is Spawn:
+                child = _Task(task, request.index)
+                child.stack.append(_Frame(request.process, request.ctx, request.op_id, None))
+                task.children.add(child)
+                self._tasks.append(child)
+                self._runnable.append(child)
+                outcome = child  # type: ignore[assignment]
+            elif kind is Join:
+                if task.completions:
+                    outcome = task.completions  # type: ignore[assignment]
+                    task.completions = []
+                elif not task.children:
+                    outcome = []  # type: ignore[assignment]
+                else:
+                    task.state = _State.JOINING
+                    return
+            elif kind is Abandon:
+                for child in request.tasks:
+                    if child.state is not _State.DONE:
+                        self._abandon(child)
+                task.completions = []
+                outcome = _RESUME
+            else:  # pragma: no cover - handlers only yield the requests above
                 raise AssertionError(f"unknown internal request {request!r}")
 
     def _conclude(self) -> None:
@@ -474,7 +585,25 @@ class Replay:
             self._ended = True
             self._actions.append(Finish(outcome=root.outcome))
             return
-        if any(t.state is not _State.PARKED for t in self._tasks):
+        if self._runnable or self._body_waiters or self._checkpoint_waiters:
+            return
+        # Every live task is parked, or joins branches that are.  Branches
+        # whose time has come are resumed in this invocation after an empty
+        # refresh checkpoint (§5.9); otherwise the invocation ends.
+        due = [
+            t
+            for t in self._tasks
+            if t.state is _State.PARKED
+            and t.parent is not None
+            and t.resume_at is not None
+            and t.resume_at <= self.now
+        ]
+        if due and self._refreshed_at != self.now:
+            self._refreshed_at = self.now
+            self._actions.append(Checkpoint(updates=(), blocking=True))
+            for task in due:
+                task.state = _State.WAITING_CHECKPOINT
+                self._checkpoint_waiters.append(task)
             return
         # Everything waits for the service: unwind the generators and end the invocation.
         failure = self._close_all()
@@ -482,16 +611,17 @@ class Replay:
         if failure is not None:
             self._actions.append(Finish(outcome=failure))
             return
-        due = [t.resume_at for t in self._tasks if t.resume_at is not None]
-        reasons = "; ".join(t.reason for t in self._tasks if t.reason)
-        self._actions.append(Suspend(reason=reasons, resume_at=min(due) if due else None))
+        parked = [t for t in self._tasks if t.state is _State.PARKED]
+        times = [t.resume_at for t in parked if t.resume_at is not None]
+        reasons = "; ".join(t.reason for t in parked if t.reason)
+        self._actions.append(Suspend(reason=reasons, resume_at=min(times) if times else None))
 
     def _close_all(self) -> Failure | None:
         """Close every frame, innermost first. A workflow that refuses to
         stop (it yields again after ``GeneratorExit``) or raises while
         unwinding makes the execution fail with that error."""
         failure: Failure | None = None
-        for task in self._tasks:
+        for task in reversed(self._tasks):
             stack = task.stack
             while stack:
                 frame = stack.pop()

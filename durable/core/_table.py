@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from durable.core._actions import Outcome
+from durable.core._batch import start_map, start_parallel
 from durable.core._context import Context
 from durable.core._external import (
     read_callback_result,
@@ -27,6 +28,8 @@ from durable.ops import (
     CreateCallback,
     Descriptor,
     Invoke,
+    Map,
+    Parallel,
     Step,
     Wait,
     WaitForCallback,
@@ -46,6 +49,8 @@ HANDLERS: dict[type[Descriptor], Handler] = {
     WaitForCallback: start_wait_for_callback,
     Invoke: start_invoke,
     WaitForCondition: start_wait_for_condition,
+    Map: start_map,
+    Parallel: start_parallel,
 }
 
 Reader = Callable[["Replay", Context, Any], "Outcome | Process"]

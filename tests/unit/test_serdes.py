@@ -415,7 +415,8 @@ def test_decoding_primitive_payloads_is_plain_json() -> None:
         ('[1,{"t":"i","v":1}]', r'^Malformed envelope: missing "t" or "v" at root\.$'),
         ('{"t":"zz","v":1}', r'^Unknown type tag: "zz"$'),
         ('{"t":5,"v":1}', r'^Unknown type tag: "5"$'),
-        ('{"t":"br","v":{}}', r'^Unknown type tag: "br"$'),
+        ('{"t":"br","v":{}}', r"^Cannot rebuild .*BatchResult.* from tag \"br\": .*'all' list"),
+        ('{"t":"br","v":3}', r'^Invalid value for tag "br": expected an object, got number'),
         (
             '{"t":"m","v":{"a":{"t":"l","v":[{"t":"?","v":0}]}}}',
             r'^Unknown type tag: "\?" at \$\.a\[0\]$',
