@@ -26,14 +26,28 @@ class DurableWorkflow(Generic[F]):
     ``fn`` is the original function, ``(event, ctx) -> generator | coroutine
     | value``.  ``boto3_client`` is the Lambda client the adapter uses to
     checkpoint (created from the environment on first use when ``None``).
+    ``max_workers`` bounds the threads running the step bodies of concurrent
+    map and parallel branches (``None``: the runtime's default, 16).
     """
 
-    def __init__(self, fn: F, *, boto3_client: Any = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: F,
+        *,
+        boto3_client: Any = None,
+        name: str | None = None,
+        max_workers: int | None = None,
+    ) -> None:
         if not callable(fn):
             raise UsageError(f"@durable.workflow must decorate a function, got {fn!r}")
+        if max_workers is not None and (
+            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+        ):
+            raise UsageError(f"max_workers must be an int of at least 1, got {max_workers!r}")
         self.fn: F = fn
         self.name = name or getattr(fn, "__name__", "workflow")
         self.boto3_client = boto3_client
+        self.max_workers = max_workers
         functools.update_wrapper(self, fn)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
@@ -61,12 +75,17 @@ def workflow(fn: F, /) -> DurableWorkflow[F]: ...
 
 @overload
 def workflow(
-    *, boto3_client: Any = None, name: str | None = None
+    *, boto3_client: Any = None, name: str | None = None, max_workers: int | None = None
 ) -> Callable[[F], DurableWorkflow[F]]: ...
 
 
 def workflow(
-    fn: F | None = None, /, *, boto3_client: Any = None, name: str | None = None
+    fn: F | None = None,
+    /,
+    *,
+    boto3_client: Any = None,
+    name: str | None = None,
+    max_workers: int | None = None,
 ) -> DurableWorkflow[F] | Callable[[F], DurableWorkflow[F]]:
     """Declare a durable workflow.
 
@@ -79,14 +98,15 @@ def workflow(
             yield ctx.wait(Duration.from_seconds(30), name="cool-off")
             return {"status": "done", "payment": payment}
 
-    Options: ``boto3_client`` (a Lambda client for checkpoints on AWS) and
-    ``name`` (defaults to the function's name).
+    Options: ``boto3_client`` (a Lambda client for checkpoints on AWS),
+    ``name`` (defaults to the function's name) and ``max_workers`` (threads
+    for the step bodies of concurrent branches).
     """
     if fn is not None:
-        return DurableWorkflow(fn, boto3_client=boto3_client, name=name)
+        return DurableWorkflow(fn, boto3_client=boto3_client, name=name, max_workers=max_workers)
 
     def decorate(f: F) -> DurableWorkflow[F]:
-        return DurableWorkflow(f, boto3_client=boto3_client, name=name)
+        return DurableWorkflow(f, boto3_client=boto3_client, name=name, max_workers=max_workers)
 
     return decorate
 

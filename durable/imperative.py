@@ -48,12 +48,13 @@ import functools
 import queue
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
 from durable._workflow import DurableWorkflow
+from durable.batch import BatchResult, MapConfig, ParallelBranch, ParallelConfig
 from durable.config import (
     CallbackConfig,
     ChildConfig,
@@ -88,6 +89,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+U = TypeVar("U")
 P = ParamSpec("P")
 
 # Messages to the worker thread.
@@ -254,23 +256,43 @@ class _WorkerFrame:
             raise RuntimeError("generator ignored GeneratorExit")
 
 
+def _thread_frame(ctx: Context, body: Callable[[DurableContext], Any], label: str) -> _WorkerFrame:
+    """A frame running ``body(DurableContext(ctx))`` on a thread of its own,
+    started when the interpreter first drives the frame."""
+    worker = _Worker()
+    context = DurableContext(ctx, worker)
+
+    def start() -> None:
+        worker.thread = threading.Thread(
+            target=worker.run,
+            args=(lambda: body(context),),
+            name=f"durable-{label}",
+            daemon=True,
+        )
+        worker.thread.start()
+
+    return _WorkerFrame(worker, start, root=True)
+
+
 def _root_frame(handler: Callable[[Any, DurableContext], Any]) -> Callable[[Any, Context], Any]:
+    label = getattr(handler, "__name__", "handler")
+
     def workflow(event: Any, ctx: Context) -> _WorkerFrame:
-        worker = _Worker()
-        context = DurableContext(ctx, worker)
-
-        def start() -> None:
-            worker.thread = threading.Thread(
-                target=worker.run,
-                args=(lambda: handler(event, context),),
-                name=f"durable-{getattr(handler, '__name__', 'handler')}",
-                daemon=True,
-            )
-            worker.thread.start()
-
-        return _WorkerFrame(worker, start, root=True)
+        return _thread_frame(ctx, lambda context: handler(event, context), label)
 
     return workflow
+
+
+def _branch(func: Callable[..., Any], label: str) -> Callable[..., _WorkerFrame]:
+    """A map or parallel branch of the imperative API as the interpreter runs
+    it: ``func(branch_context, *args)`` on a thread of its own, since branches
+    interleave.  Only one thread runs at a time; the interpreter decides
+    which, so the log does not depend on thread timing."""
+
+    def enter(ctx: Context, *args: Any) -> _WorkerFrame:
+        return _thread_frame(ctx, lambda context: func(context, *args), label)
+
+    return enter
 
 
 @attrs.frozen
@@ -368,6 +390,47 @@ class DurableContext:
                 return worker.report(_RAISE, exc)  # type: ignore[no-any-return]
             return worker.report(_RETURN, value)  # type: ignore[no-any-return]
         return reply  # type: ignore[no-any-return]
+
+    def map(
+        self,
+        inputs: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], T],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> BatchResult[T]:
+        """Run ``func(branch_context, item, index, inputs)`` for every item as
+        concurrent branches and return the ``BatchResult`` (failed items are
+        recorded in it, not raised)."""
+        if name is None:
+            name = getattr(func, "_original_name", None)
+        label = getattr(func, "__name__", "map-item")
+        result: BatchResult[T] = self._perform(
+            self._ctx.map(inputs, _branch(func, label), name=name, config=config)
+        )
+        return result
+
+    def parallel(
+        self,
+        functions: Sequence[Callable[[DurableContext], T] | ParallelBranch[T]],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> BatchResult[T]:
+        """Run each ``function(branch_context)`` (or ``ParallelBranch``) as a
+        concurrent branch and return the ``BatchResult``."""
+        branches: list[Any] = []
+        for index, fn in enumerate(functions):
+            if isinstance(fn, ParallelBranch):
+                branches.append(
+                    ParallelBranch(_branch(fn.func, f"parallel-branch-{index}"), name=fn.name)
+                )
+            elif callable(fn):
+                branches.append(_branch(fn, f"parallel-branch-{index}"))
+            else:
+                branches.append(fn)  # the descriptor reports it, naming the index
+        result: BatchResult[T] = self._perform(
+            self._ctx.parallel(branches, name=name, config=config)
+        )
+        return result
 
     def create_callback(
         self, name: str | None = None, config: CallbackConfig | None = None

@@ -18,8 +18,10 @@ confirmed is sent the moment it is ready, together with whatever is queued.
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -50,6 +52,7 @@ __all__ = [
     "LAMBDA_RESPONSE_SIZE_LIMIT",
     "MAX_REQUEST_BYTES",
     "MAX_UPDATES_PER_REQUEST",
+    "DEFAULT_MAX_WORKERS",
     "CheckpointBatcher",
     "Service",
     "run_invocation",
@@ -58,6 +61,8 @@ __all__ = [
 #: 6 MiB minus 50 bytes for the envelope (protocol.md §1.6).
 LAMBDA_RESPONSE_SIZE_LIMIT = 6 * 1024 * 1024 - 50
 MAX_UPDATES_PER_REQUEST = 250
+#: Threads for the step bodies of concurrent branches, by default.
+DEFAULT_MAX_WORKERS = 16
 MAX_REQUEST_BYTES = 768_000
 STATE_PAGE_SIZE = 1000
 
@@ -296,8 +301,12 @@ def run_invocation(
     logger: LoggerLike | None = None,
     run_body: Callable[[RunStep], Value | Failure] = run_step_body,
     lambda_context: Any = None,
+    max_workers: int = DEFAULT_MAX_WORKERS,
 ) -> InvocationOutput:
     """Run one invocation of ``workflow`` and return its output envelope.
+
+    ``max_workers`` bounds the threads that run the step bodies of
+    concurrent branches (map and parallel); it never changes the log.
 
     Raises (so that Lambda retries the invocation) only for retryable
     failures: throttled or failed service calls, and ``InvocationError``s
@@ -332,7 +341,7 @@ def run_invocation(
     )
     batcher = CheckpointBatcher(service, arn, invocation.checkpoint_token)
     try:
-        return _pump(replay, batcher, clock, run_body)
+        return _pump(replay, batcher, clock, run_body, max_workers)
     except _Revoked:
         return InvocationOutput(status=InvocationStatus.PENDING)
     except ServiceApiError as exc:
@@ -346,39 +355,77 @@ def _pump(
     batcher: CheckpointBatcher,
     clock: Callable[[], datetime],
     run_body: Callable[[RunStep], Value | Failure],
+    max_workers: int,
 ) -> InvocationOutput:
-    bodies: list[RunStep] = []
-    while True:
-        actions = replay.next_actions()
-        for action in actions:
-            kind = type(action)
-            if kind is Checkpoint:
-                assert isinstance(action, Checkpoint)
-                batcher.add(action.updates)
-                if action.blocking:
-                    replay.checkpointed(batcher.flush(), clock())
-            elif kind is RunStep:
-                assert isinstance(action, RunStep)
-                bodies.append(action)
-            elif kind is Finish:
-                assert isinstance(action, Finish)
-                return _finish(action, batcher, clock)
-            elif kind is Suspend:
-                # Queued (non-blocking) updates are sent rather than dropped:
-                # the next invocation then replays from a fuller log.
-                if batcher.pending:
-                    batcher.flush()
-                return InvocationOutput(status=InvocationStatus.PENDING)
-        if not bodies:
-            if not actions:
-                raise ExecutionError(
-                    "the interpreter stopped without finishing or suspending "
-                    f"(running steps: {sorted(replay.running_steps)})"
-                )
-            continue
-        for body in bodies:
-            replay.step_finished(body.op_id, run_body(body))
-        bodies.clear()
+    """Drive ``replay`` to the end of the invocation.
+
+    Step bodies run in a pool of at most ``max_workers`` threads (created
+    only when two bodies are outstanding at once: branches of a map or
+    parallel); a lone body runs on this thread.  Outcomes are reported in the
+    order the interpreter asked for the bodies, whatever order the threads
+    finish in, so the checkpoint log never depends on thread timing.  A body
+    whose branch was abandoned (early completion) is not waited for, and is
+    not run at all if it had not started.
+    """
+    running: collections.deque[tuple[RunStep, Future[Value | Failure] | None]]
+    running = collections.deque()
+    pool: ThreadPoolExecutor | None = None
+    try:
+        while True:
+            actions = replay.next_actions()
+            fresh: list[RunStep] = []
+            for action in actions:
+                kind = type(action)
+                if kind is Checkpoint:
+                    assert isinstance(action, Checkpoint)
+                    updates = action.updates
+                    if action.blocking:
+                        if updates or batcher.pending:
+                            batcher.add(updates)
+                            changed = batcher.flush()
+                        else:  # a refresh: what changed meanwhile (§5.9)
+                            changed = batcher.refresh()
+                        replay.checkpointed(changed, clock())
+                    else:
+                        batcher.add(updates)
+                elif kind is RunStep:
+                    assert isinstance(action, RunStep)
+                    fresh.append(action)
+                elif kind is Finish:
+                    assert isinstance(action, Finish)
+                    return _finish(action, batcher, clock)
+                elif kind is Suspend:
+                    # Queued (non-blocking) updates are sent rather than dropped:
+                    # the next invocation then replays from a fuller log.
+                    if batcher.pending:
+                        batcher.flush()
+                    return InvocationOutput(status=InvocationStatus.PENDING)
+            if fresh:
+                if max_workers <= 1 or (not running and len(fresh) == 1):
+                    running.extend((body, None) for body in fresh)
+                else:
+                    if pool is None:
+                        pool = ThreadPoolExecutor(max_workers, thread_name_prefix="durable-step")
+                    running.extend((body, pool.submit(run_body, body)) for body in fresh)
+            if not running:
+                if not actions:
+                    raise ExecutionError(
+                        "the interpreter stopped without finishing or suspending "
+                        f"(running steps: {sorted(replay.running_steps)})"
+                    )
+                continue
+            body, future = running.popleft()
+            if not replay.wants_body(body.op_id):
+                # Abandoned by an early-completing map or parallel.
+                if future is not None:
+                    future.cancel()
+                continue
+            outcome = run_body(body) if future is None else future.result()
+            replay.step_finished(body.op_id, outcome, clock())
+    finally:
+        if pool is not None:
+            # Abandoned bodies still running are left to finish on their own.
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _finish(

@@ -1,5 +1,19 @@
 """``aws_durable_execution_sdk_python.config``: configuration classes."""
 
+from durable.batch import (
+    BatchItemStatus,
+    CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionStatus,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
+    complete_batch,
+    continue_batch,
+)
 from durable.config import (
     CallbackConfig,
     ChildConfig,
@@ -12,12 +26,24 @@ from durable.config import (
 from durable.retries import JitterStrategy
 
 __all__ = [
+    "BatchItemStatus",
     "CallbackConfig",
     "ChildConfig",
+    "CompletionConfig",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionStatus",
     "Duration",
     "InvokeConfig",
     "JitterStrategy",
+    "MapConfig",
+    "NestingType",
+    "ParallelBranch",
+    "ParallelConfig",
     "StepConfig",
     "StepSemantics",
     "WaitForCallbackConfig",
+    "complete_batch",
+    "continue_batch",
 ]

@@ -35,7 +35,7 @@ def handle(
     ``durable.runtime.Service``, for tests), a ``BotoService`` over
     ``boto3_client``, over the workflow's own ``boto3_client``, or over the
     process-wide default client.  ``runtime_options`` (``clock``,
-    ``random``, ``logger``, ``run_body``) are passed to
+    ``random``, ``logger``, ``run_body``, ``max_workers``) are passed to
     ``durable.runtime.run_invocation``; the local runner uses them to keep its
     virtual clock and seeded jitter.
     """
@@ -47,6 +47,8 @@ def handle(
         if client is None and isinstance(workflow, DurableWorkflow):
             client = workflow.boto3_client
         service = BotoService(client)
+    if isinstance(workflow, DurableWorkflow) and workflow.max_workers is not None:
+        runtime_options.setdefault("max_workers", workflow.max_workers)
     runtime_options.setdefault("clock", utc_now)
     runtime_options.setdefault("random", random.random)
     output = run_invocation(

@@ -42,7 +42,7 @@ from durable.model import (
     to_datetime,
 )
 from durable.ops import LoggerLike
-from durable.runtime import run_invocation, run_step_body
+from durable.runtime import DEFAULT_MAX_WORKERS, run_invocation, run_step_body
 from durable.serdes import EXTENDED_TYPES_SERDES, SerDesContext
 from durable.testing._service import (
     RETRY_INVOCATION_AFTER,
@@ -367,6 +367,9 @@ class LocalRunner:
             STARTED (as an ``OperationResult``, ``callback_id`` set) and
             returns a ``CallbackAnswer`` or ``None`` (no answer: the callback
             waits, and times out if it has a timeout).
+        max_workers: threads for the step bodies of concurrent map and
+            parallel branches (default: the workflow's ``max_workers``, else
+            16); the checkpoint log is the same whatever the number.
 
     Virtual time and callbacks: a callback with a timeout is a timer like any
     other, so when nothing else can happen first the runner moves the clock
@@ -394,8 +397,12 @@ class LocalRunner:
         run_body: Callable[[RunStep], Value | Failure] = run_step_body,
         through_handler: bool = False,
         on_callback: Callable[[OperationResult], CallbackAnswer | None] | None = None,
+        max_workers: int | None = None,
     ) -> None:
         self._workflow = workflow
+        if max_workers is None:
+            max_workers = getattr(workflow, "max_workers", None) or DEFAULT_MAX_WORKERS
+        self._max_workers: int = max_workers
         self._fn = workflow_function(workflow)
         self._through_handler = through_handler
         self._name: str = (
@@ -535,6 +542,7 @@ class LocalRunner:
             random=self._rng.random,
             logger=self._logger,
             run_body=self._run_body,
+            max_workers=self._max_workers,
         )
 
     # -- callbacks, as the external system answers them ------------------------
@@ -778,6 +786,7 @@ class LocalRunner:
             random=self._rng.random,
             logger=self._logger,
             run_body=self._run_body,
+            max_workers=self._max_workers,
         )
         return wire.invocation_output_from_dict(json.loads(json.dumps(answer)))
 

@@ -21,22 +21,8 @@ COMPAT_MODULES = [
     ".execution",
     ".lambda_service",
     ".state",
+    ".concurrency.models",
 ]
-
-#: AWS SDK top-level names that arrive with later features (map, parallel,
-#: callbacks); each is added to durable.compat in the change that adds it.
-NOT_YET = {
-    "BatchItemStatus",
-    "BatchResult",
-    "CompletionDecision",
-    "CompletionItemStatus",
-    "CompletionOutcome",
-    "CompletionStatus",
-    "ParallelBranch",
-    "complete_batch",
-    "continue_batch",
-    "durable_parallel_branch",
-}
 
 
 @pytest.mark.parametrize("suffix", COMPAT_MODULES)
@@ -52,11 +38,11 @@ def test_every_compat_name_exists_in_the_same_aws_module(suffix: str) -> None:
         assert getattr(mine, name) is not None
 
 
-def test_the_top_level_gap_is_exactly_the_features_still_to_come() -> None:
-    """Every AWS top-level name is in durable.compat, except those of later features."""
+def test_every_aws_top_level_name_is_in_compat() -> None:
+    """Every AWS top-level name is in durable.compat."""
     reference = pytest.importorskip("aws_durable_execution_sdk_python")
     absent = set(reference.__all__) - set(durable.compat.__all__)
-    assert absent == NOT_YET
+    assert absent == set()
 
 
 def test_compat_names_are_durables_own_objects() -> None:
@@ -67,12 +53,35 @@ def test_compat_names_are_durables_own_objects() -> None:
     assert context.DurableContext is durable.DurableContext
     assert config.Duration is durable.Duration
     assert exceptions.NonDeterministicExecutionError is durable.NonDeterminismError
+    assert durable.compat.BatchResult is durable.BatchResult
+    assert config.MapConfig is durable.MapConfig
 
 
 def test_durables_public_names_are_pinned() -> None:
     """A change to durable.__all__ is a deliberate API change."""
     assert sorted(durable.__all__) == sorted(
         [
+            "BatchCompletionError",
+            "BatchItem",
+            "BatchItemStatus",
+            "BatchResult",
+            "BatchedInput",
+            "CompletionConfig",
+            "CompletionDecision",
+            "CompletionItemStatus",
+            "CompletionOutcome",
+            "CompletionReason",
+            "CompletionStatus",
+            "ItemBatcher",
+            "Map",
+            "MapConfig",
+            "NestingType",
+            "Parallel",
+            "ParallelBranch",
+            "ParallelConfig",
+            "complete_batch",
+            "continue_batch",
+            "durable_parallel_branch",
             "Callback",
             "CallbackConfig",
             "InvokeConfig",

@@ -1,0 +1,1 @@
+"""``aws_durable_execution_sdk_python.concurrency``: map and parallel results."""
