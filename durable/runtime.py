@@ -18,10 +18,9 @@ confirmed is sent the moment it is ready, together with whatever is queued.
 
 from __future__ import annotations
 
-import collections
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -357,40 +356,35 @@ def _pump(
     run_body: Callable[[RunStep], Value | Failure],
     max_workers: int,
 ) -> InvocationOutput:
-    """Drive ``replay`` to the end of the invocation.
+    """Drive ``replay`` to the end of the invocation, one *round* at a time.
 
-    Step bodies run in a pool of at most ``max_workers`` threads (created
-    only when two bodies are outstanding at once: branches of a map or
-    parallel); a lone body runs on this thread.  Outcomes are reported in the
-    order the interpreter asked for the bodies, whatever order the threads
-    finish in, so the checkpoint log never depends on thread timing.  A body
-    whose branch was abandoned (early completion) is not waited for, and is
-    not run at all if it had not started.
+    A round is what ``next_actions`` returns: everything the interpreter can
+    do before it needs an answer.  Its updates go out together, in at most
+    one series of requests (a blocking update anywhere in the round flushes
+    the queue once, at the end); then the step bodies it asked for run, those
+    of concurrent branches in a pool of at most ``max_workers`` threads, and
+    their outcomes are reported in the order they were asked for.  What the
+    interpreter sees therefore never depends on thread timing, so the log is
+    the same for any pool size.  The price: a round's bodies are reported
+    together, so a slow body holds back the branches whose bodies were asked
+    for in the same round.  A body whose branch was abandoned (early
+    completion) is not run.
     """
-    running: collections.deque[tuple[RunStep, Future[Value | Failure] | None]]
-    running = collections.deque()
     pool: ThreadPoolExecutor | None = None
     try:
         while True:
             actions = replay.next_actions()
-            fresh: list[RunStep] = []
+            bodies: list[RunStep] = []
+            blocking = False
             for action in actions:
                 kind = type(action)
                 if kind is Checkpoint:
                     assert isinstance(action, Checkpoint)
-                    updates = action.updates
-                    if action.blocking:
-                        if updates or batcher.pending:
-                            batcher.add(updates)
-                            changed = batcher.flush()
-                        else:  # a refresh: what changed meanwhile (§5.9)
-                            changed = batcher.refresh()
-                        replay.checkpointed(changed, clock())
-                    else:
-                        batcher.add(updates)
+                    batcher.add(action.updates)
+                    blocking = blocking or action.blocking
                 elif kind is RunStep:
                     assert isinstance(action, RunStep)
-                    fresh.append(action)
+                    bodies.append(action)
                 elif kind is Finish:
                     assert isinstance(action, Finish)
                     return _finish(action, batcher, clock)
@@ -400,31 +394,30 @@ def _pump(
                     if batcher.pending:
                         batcher.flush()
                     return InvocationOutput(status=InvocationStatus.PENDING)
-            if fresh:
-                if max_workers <= 1 or (not running and len(fresh) == 1):
-                    running.extend((body, None) for body in fresh)
-                else:
-                    if pool is None:
-                        pool = ThreadPoolExecutor(max_workers, thread_name_prefix="durable-step")
-                    running.extend((body, pool.submit(run_body, body)) for body in fresh)
-            if not running:
+            if blocking:
+                # An empty blocking checkpoint with nothing queued is a
+                # refresh: what the service changed meanwhile (§5.9).
+                changed = batcher.flush() if batcher.pending else batcher.refresh()
+                replay.checkpointed(changed, clock())
+            bodies = [body for body in bodies if replay.wants_body(body.op_id)]
+            if not bodies:
                 if not actions:
                     raise ExecutionError(
                         "the interpreter stopped without finishing or suspending "
                         f"(running steps: {sorted(replay.running_steps)})"
                     )
                 continue
-            body, future = running.popleft()
-            if not replay.wants_body(body.op_id):
-                # Abandoned by an early-completing map or parallel.
-                if future is not None:
-                    future.cancel()
-                continue
-            outcome = run_body(body) if future is None else future.result()
-            replay.step_finished(body.op_id, outcome, clock())
+            if len(bodies) == 1 or max_workers <= 1:
+                outcomes = [run_body(body) for body in bodies]
+            else:
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers, thread_name_prefix="durable-step")
+                outcomes = list(pool.map(run_body, bodies))
+            now = clock()
+            for body, outcome in zip(bodies, outcomes, strict=True):
+                replay.step_finished(body.op_id, outcome, now)
     finally:
         if pool is not None:
-            # Abandoned bodies still running are left to finish on their own.
             pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -427,6 +427,7 @@ class _Run:
                     tasks[index] = yield Spawn(answer, self.ctx, branch_id, index)
             if reason is not None:
                 break
+            # Every branch that finished before the coordinator's turn.
             finished: list[tuple[int, Outcome]] = yield Join()
             if not finished:  # nothing left to wait for: every started branch settled
                 reason = self.verdict() or CompletionReason.ALL_COMPLETED
@@ -435,12 +436,48 @@ class _Run:
             for index, outcome in finished:
                 tasks.pop(index, None)
                 self.settle(index, outcome)
-                # Outcomes that arrived together are all recorded (their
-                # checkpoints are written); the first verdict stands.
                 if reason is None:
                     reason = self.verdict()
+        if self.replaying:
+            yield from self._settle_recorded(len(statuses))
+        if self.batch.policy.should_complete is None:
+            # With thresholds the reason follows from the final counts, not
+            # from the order outcomes were seen in: a replay after a crash,
+            # which sees them in index order, reaches the same one.
+            reason = self.verdict() or reason
         yield from self.abandon_all()
         return BatchResult(self._items(), reason)
+
+    def _settle_recorded(self, start: int) -> Generator[Any, Any, None]:
+        """After the verdict, take in what the log knows of the branches not
+        reached yet: they ran in an earlier invocation, whose coordinator had
+        counted the finished ones and seen the others running.  Branches
+        with no record never started."""
+        rp = self.rp
+        log = rp.log
+        flat = self.batch.flat
+        statuses = self.statuses
+        for index in range(start, len(self.batch.branches)):
+            branch_id = operation_id(self.op_id, index)
+            if flat:
+                statuses.append(_ITEM_STARTED if operation_id(branch_id, 1) in log else None)
+                continue
+            record = log.get(branch_id)
+            if record is None:
+                statuses.append(None)
+                continue
+            statuses.append(_ITEM_STARTED)
+            if not record.is_terminal:
+                continue
+            answer = self.start_branch(index)
+            if type(answer) is Value or type(answer) is Failure:
+                self.settle(index, answer)
+            else:  # a branch result rebuilt from its children
+                self.tasks[index] = yield Spawn(answer, self.ctx, branch_id, index)
+                while index in self.tasks:
+                    for done, outcome in (yield Join()):
+                        self.tasks.pop(done, None)
+                        self.settle(done, outcome)
 
     def abandon_all(self) -> Generator[Any, Any, None]:
         """Stop driving every branch still running (early completion or a

@@ -77,6 +77,8 @@ _SUCCEEDED = OperationStatus.SUCCEEDED
 _EXECUTION = OperationType.EXECUTION
 #: What a frame is sent when it starts or resumes with nothing to report.
 _RESUME = None
+#: A joining coordinator's inbox: take the completions collected so far.
+_JOINED: Any = object()
 
 
 class _State(enum.Enum):
@@ -104,6 +106,7 @@ class _Task:
     its branch index)."""
 
     __slots__ = (
+        "body",
         "children",
         "completions",
         "inbox",
@@ -118,6 +121,8 @@ class _Task:
 
     def __init__(self, parent: _Task | None = None, index: int = 0) -> None:
         self.stack: list[_Frame] = []
+        #: The step whose body this task waits for, if any.
+        self.body: str | None = None
         self.inbox: Any = _RESUME
         self.state = _State.RUNNABLE
         self.resume_at: datetime | None = None
@@ -195,9 +200,12 @@ class Replay:
         )
         self.root_context.interpreter = self
         self._root = _Task()
-        self._tasks: list[_Task] = [self._root]
+        #: Live tasks in creation order (finished branches leave).
+        self._tasks: dict[_Task, None] = {self._root: None}
+        #: Tasks parked until the service re-invokes or their time comes.
+        self._parked: dict[_Task, None] = {}
         self._runnable: collections.deque[_Task] = collections.deque([self._root])
-        self._checkpoint_waiters: list[_Task] = []
+        self._checkpoint_waiters: dict[_Task, None] = {}
         self._refreshed_at: datetime | None = None
         self._started = False
         self._ended = False
@@ -274,13 +282,13 @@ class Replay:
             changed.add(op.id)
         self.now = now
         waiters = self._checkpoint_waiters
-        self._checkpoint_waiters = []
+        self._checkpoint_waiters = {}
         for task in waiters:
             self._wake(task, _RESUME)
         # Branches parked on something the service just changed, or whose
         # time has come, look again (protocol.md §5.9).
-        for task in self._tasks:
-            if task.state is _State.PARKED and task.parent is not None:
+        for task in list(self._parked):
+            if task.parent is not None:
                 due = task.resume_at is not None and task.resume_at <= now
                 if due or (task.stack and task.stack[-1].op_id in changed):
                     self._wake(task, _RESUME)
@@ -424,6 +432,8 @@ class Replay:
         return Started(answer, ctx, op_id, record)  # type: ignore[arg-type]
 
     def _wake(self, task: _Task, inbox: Any) -> None:
+        if task.state is _State.PARKED:
+            del self._parked[task]
         task.inbox = inbox
         task.state = _State.RUNNABLE
         self._runnable.append(task)
@@ -433,24 +443,30 @@ class Replay:
         task.outcome = outcome
         parent = task.parent
         if parent is not None:
+            del self._tasks[task]
             parent.children.discard(task)
             parent.completions.append((task.index, outcome))
             if parent.state is _State.JOINING:
-                completions = parent.completions
-                parent.completions = []
-                self._wake(parent, completions)
+                # The coordinator takes its completions when it runs, so it
+                # also sees the branches that finish before it gets its turn.
+                self._wake(parent, _JOINED)
 
     def _abandon(self, task: _Task) -> None:
         """Stop driving a branch: close its frames; its pending body outcomes
         will be ignored and it writes nothing more."""
         for child in list(task.children):
             self._abandon(child)
-        for op_id, waiter in list(self._body_waiters.items()):
-            if waiter is task:
+        state = task.state
+        if state is _State.WAITING_BODY:
+            op_id = task.body
+            if op_id is not None and self._body_waiters.get(op_id) is task:
                 del self._body_waiters[op_id]
                 self._abandoned_bodies.add(op_id)
-        if task in self._checkpoint_waiters:
-            self._checkpoint_waiters.remove(task)
+        elif state is _State.WAITING_CHECKPOINT:
+            self._checkpoint_waiters.pop(task, None)
+        elif state is _State.PARKED:
+            del self._parked[task]
+        self._tasks.pop(task, None)
         stack = task.stack
         while stack:
             frame = stack.pop()
@@ -465,6 +481,9 @@ class Replay:
         """Run ``task`` until it parks or its stack empties."""
         stack = task.stack
         outcome: Outcome | None = task.inbox
+        if outcome is _JOINED:
+            outcome = task.completions  # type: ignore[assignment]
+            task.completions = []
         actions = self._actions
         log = self.log
         while True:
@@ -522,7 +541,7 @@ class Replay:
                 actions.append(Checkpoint(updates=(request.update,), blocking=request.blocking))
                 if request.blocking:
                     task.state = _State.WAITING_CHECKPOINT
-                    self._checkpoint_waiters.append(task)
+                    self._checkpoint_waiters[task] = None
                     return
                 outcome = _RESUME
             elif kind is RunBody:
@@ -536,6 +555,7 @@ class Replay:
                     )
                 )
                 self._body_waiters[request.op_id] = task
+                task.body = request.op_id
                 task.state = _State.WAITING_BODY
                 return
             elif kind is RunChild:
@@ -550,6 +570,7 @@ class Replay:
                     outcome = entered
             elif kind is Park:
                 task.state = _State.PARKED
+                self._parked[task] = None
                 task.resume_at = request.resume_at
                 task.reason = request.reason
                 return
@@ -557,7 +578,7 @@ class Replay:
                 child = _Task(task, request.index)
                 child.stack.append(_Frame(request.process, request.ctx, request.op_id, None))
                 task.children.add(child)
-                self._tasks.append(child)
+                self._tasks[child] = None
                 self._runnable.append(child)
                 outcome = child  # type: ignore[assignment]
             elif kind is Join:
@@ -590,28 +611,27 @@ class Replay:
         # Every live task is parked, or joins branches that are.  Branches
         # whose time has come are resumed in this invocation after an empty
         # refresh checkpoint (§5.9); otherwise the invocation ends.
+        now = self.now
         due = [
             t
-            for t in self._tasks
-            if t.state is _State.PARKED
-            and t.parent is not None
-            and t.resume_at is not None
-            and t.resume_at <= self.now
+            for t in self._parked
+            if t.parent is not None and t.resume_at is not None and t.resume_at <= now
         ]
         if due and self._refreshed_at != self.now:
             self._refreshed_at = self.now
             self._actions.append(Checkpoint(updates=(), blocking=True))
             for task in due:
+                del self._parked[task]
                 task.state = _State.WAITING_CHECKPOINT
-                self._checkpoint_waiters.append(task)
+                self._checkpoint_waiters[task] = None
             return
         # Everything waits for the service: unwind the generators and end the invocation.
+        parked = list(self._parked)
         failure = self._close_all()
         self._ended = True
         if failure is not None:
             self._actions.append(Finish(outcome=failure))
             return
-        parked = [t for t in self._tasks if t.state is _State.PARKED]
         times = [t.resume_at for t in parked if t.resume_at is not None]
         reasons = "; ".join(t.reason for t in parked if t.reason)
         self._actions.append(Suspend(reason=reasons, resume_at=min(times) if times else None))
@@ -621,7 +641,7 @@ class Replay:
         stop (it yields again after ``GeneratorExit``) or raises while
         unwinding makes the execution fail with that error."""
         failure: Failure | None = None
-        for task in reversed(self._tasks):
+        for task in reversed(list(self._tasks)):
             stack = task.stack
             while stack:
                 frame = stack.pop()
