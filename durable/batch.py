@@ -450,7 +450,7 @@ def _item_tuple(items: Iterable[BatchItem[Any]]) -> tuple[BatchItem[Any], ...]:
     return tuple(items)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class BatchResult(Generic[T]):
     """The result of a map or parallel: every started branch, in index order,
     and why the batch completed.  A batch with failures is not an exception;
@@ -458,6 +458,12 @@ class BatchResult(Generic[T]):
 
     all: tuple[BatchItem[T], ...] = attrs.field(converter=_item_tuple)
     completion_reason: CompletionReason
+
+    def __repr__(self) -> str:
+        return (
+            f"<BatchResult {self.completion_reason.value}: {self.success_count} succeeded, "
+            f"{self.failure_count} failed, {self.started_count} started>"
+        )
 
     def succeeded(self) -> list[BatchItem[T]]:
         return [i for i in self.all if i.status is BatchItemStatus.SUCCEEDED]

@@ -754,6 +754,10 @@ class LocalService:
             execution.token = None
         else:
             execution.token = self._new_token()
+            # Timers that fell due while the invocation ran (a body may move
+            # the virtual clock) fire before the answer, as the emulator's do,
+            # so a refresh checkpoint sees them (protocol.md §5.9, Q16).
+            self.fire_due(execution_arn)
         changed_ids = list(dict.fromkeys([*staged, *sorted(execution.unseen)]))
         execution.unseen.clear()
         changed = [execution.operations[i] for i in changed_ids if i in execution.operations]
