@@ -232,6 +232,8 @@ class Execution:
     #: Ids the service changed (timers, READY steps) that the running
     #: invocation has not seen yet.
     unseen: set[str] = attrs.Factory(set)
+    #: The virtual time of the last timer check on a checkpoint (epoch ms).
+    timers_checked_at: int | None = None
     #: Ids of the operations changed before the current invocation began.
     updated_ids: list[str] = attrs.Factory(list)
     pages: dict[str, list[Operation]] = attrs.Factory(dict)
@@ -756,8 +758,11 @@ class LocalService:
             execution.token = self._new_token()
             # Timers that fell due while the invocation ran (a body may move
             # the virtual clock) fire before the answer, as the emulator's do,
-            # so a refresh checkpoint sees them (protocol.md §5.9, Q16).
-            self.fire_due(execution_arn)
+            # so a refresh checkpoint sees them (protocol.md §5.9, Q16).  Only
+            # a moved clock can make one due.
+            if execution.timers_checked_at != now:
+                execution.timers_checked_at = now
+                self.fire_due(execution_arn)
         changed_ids = list(dict.fromkeys([*staged, *sorted(execution.unseen)]))
         execution.unseen.clear()
         changed = [execution.operations[i] for i in changed_ids if i in execution.operations]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import subprocess
 import sys
@@ -104,8 +105,55 @@ def test_polling_checks_until_the_job_is_done() -> None:
     assert result.invocations == 6
 
 
+def test_the_data_pipeline_tolerates_broken_profiles_and_replays_without_work() -> None:
+    """3,000 users, 1 in 37 broken: 81 failures stay under the 10 % tolerance;
+    the batch result is too large to store, so the map keeps a summary; a
+    replay of the finished log rebuilds everything and runs no step body."""
+    from durable.core import Finish, Replay, RunStep, Value
+    from durable.testing._service import EPOCH
+
+    module = load("data_pipeline")
+    result = run(module["pipeline"], {"users": 3000})
+    assert result.succeeded, result.error
+    assert result.result == {
+        "users": 3000,
+        "enriched": 2919,
+        "gold": 292,
+        "failed": [36, 73, 110, 147, 184],
+        "failures": 81,
+        "completion": "ALL_COMPLETED",
+        "orders": 12345,
+        "invoices": 11987,
+    }
+    assert result.invocations == 1
+    stored = json.loads(result.get_context("enrich").result)  # the summary envelope
+    assert stored["summary"] == "2919 enriched, 81 failed"
+    assert stored["failureCount"] == 81 and stored["totalCount"] == 3000
+    failed = [op for op in result.all_operations() if op.status is OperationStatus.FAILED]
+    assert len(failed) == 2 * 81  # each broken user: its step and its branch
+
+    replay = Replay(module["pipeline"].fn, {"users": 3000}, result.log, EPOCH)
+    actions = replay.next_actions()
+    assert not any(isinstance(a, RunStep) for a in actions)
+    end = actions[-1]
+    assert isinstance(end, Finish) and isinstance(end.outcome, Value)
+    assert end.outcome.value == result.result
+
+
+def test_a_tolerance_of_one_percent_stops_the_pipeline_early() -> None:
+    """With 2.7 % broken profiles a 1 % tolerance is exceeded: the map stops
+    starting users and the summary says why."""
+    module = load("data_pipeline")
+    result = run(module["pipeline"], {"users": 3000, "max_failure_percent": 1})
+    assert result.succeeded
+    assert result.result["completion"] == "FAILURE_TOLERANCE_EXCEEDED"
+    assert result.result["failures"] == 31  # 31 / 3000 is the first count above 1 %
+    assert result.result["users"] == 3000 and result.result["enriched"] < 3000
+
+
 @pytest.mark.parametrize(
-    "name", ["greeting", "order_processing", "three_styles", "human_approval", "polling"]
+    "name",
+    ["greeting", "order_processing", "three_styles", "human_approval", "polling", "data_pipeline"],
 )
 def test_examples_run_as_scripts(name: str) -> None:
     """`python examples/<name>.py` exits 0 and prints the execution's outcome."""
