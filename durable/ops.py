@@ -34,6 +34,7 @@ from typing import (
 
 import attrs
 
+from durable.batch import BatchResult, MapConfig, ParallelConfig
 from durable.config import (
     MAX_WAIT_SECONDS,
     CallbackConfig,
@@ -507,16 +508,8 @@ def _check_min_successful(label: str, count: int, config: Any) -> None:
         )
 
 
-def _map_config_check(instance: Any, attribute: Any, value: Any) -> None:
-    from durable.batch import MapConfig
-
-    _batch_config(MapConfig)(instance, attribute, value)
-
-
-def _parallel_config_check(instance: Any, attribute: Any, value: Any) -> None:
-    from durable.batch import ParallelConfig
-
-    _batch_config(ParallelConfig)(instance, attribute, value)
+_map_config_check = _batch_config(MapConfig)
+_parallel_config_check = _batch_config(ParallelConfig)
 
 
 def _items(value: Any) -> tuple[Any, ...]:
@@ -524,7 +517,7 @@ def _items(value: Any) -> tuple[Any, ...]:
 
 
 @attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
-class Map(Descriptor):
+class Map(Descriptor, Generic[T]):
     """Run ``func(branch_ctx, item, index, items)`` for every item, as
     branches the interpreter interleaves deterministically; the result is a
     ``BatchResult`` (protocol.md §5.8)."""
@@ -543,7 +536,7 @@ class Map(Descriptor):
 
     if TYPE_CHECKING:
 
-        def __await__(self) -> Generator[Any, Any, Any]: ...
+        def __await__(self) -> Generator[Any, Any, BatchResult[T]]: ...
 
     @property
     def sub_type(self) -> str:
@@ -555,7 +548,7 @@ class Map(Descriptor):
 
 
 @attrs.define(kw_only=True, on_setattr=attrs.setters.frozen, hash=True)
-class Parallel(Descriptor):
+class Parallel(Descriptor, Generic[T]):
     """Run each of ``functions`` (``fn(branch_ctx)``, or a ``ParallelBranch``)
     as a branch; the result is a ``BatchResult`` (protocol.md §5.8)."""
 
@@ -573,7 +566,7 @@ class Parallel(Descriptor):
 
     if TYPE_CHECKING:
 
-        def __await__(self) -> Generator[Any, Any, Any]: ...
+        def __await__(self) -> Generator[Any, Any, BatchResult[T]]: ...
 
     @property
     def sub_type(self) -> str:

@@ -117,7 +117,7 @@ class _Batch:
         "result_type",
     )
 
-    def __init__(self, desc: Map | Parallel) -> None:
+    def __init__(self, desc: Map[Any] | Parallel[Any]) -> None:
         config: MapConfig | ParallelConfig
         if type(desc) is Map:
             config = desc.config if desc.config is not None else MapConfig()
@@ -137,7 +137,7 @@ class _Batch:
         )
         self.branches: list[_Branch] = []
 
-    def name_branches(self, desc: Map | Parallel) -> None:
+    def name_branches(self, desc: Map[Any] | Parallel[Any]) -> None:
         """Build the branch list; user code runs here (``item_namer``), so
         its errors fail the batch (§5.8)."""
         branches = self.branches
@@ -178,19 +178,19 @@ class _Batch:
 
 
 def start_map(
-    rp: Replay, ctx: Context, op_id: str, desc: Map, record: Operation | None
+    rp: Replay, ctx: Context, op_id: str, desc: Map[Any], record: Operation | None
 ) -> Outcome | Process:
     return _start(rp, ctx, op_id, desc, record)
 
 
 def start_parallel(
-    rp: Replay, ctx: Context, op_id: str, desc: Parallel, record: Operation | None
+    rp: Replay, ctx: Context, op_id: str, desc: Parallel[Any], record: Operation | None
 ) -> Outcome | Process:
     return _start(rp, ctx, op_id, desc, record)
 
 
 def _start(
-    rp: Replay, ctx: Context, op_id: str, desc: Map | Parallel, record: Operation | None
+    rp: Replay, ctx: Context, op_id: str, desc: Map[Any] | Parallel[Any], record: Operation | None
 ) -> Outcome | Process:
     batch = _Batch(desc)
     if record is not None and record.is_terminal:
@@ -214,7 +214,7 @@ def _coordinate(
     rp: Replay,
     ctx: Context,
     op_id: str,
-    desc: Map | Parallel,
+    desc: Map[Any] | Parallel[Any],
     batch: _Batch,
     record: Operation | None,
 ) -> Process:
@@ -280,7 +280,7 @@ class _Run:
         rp: Replay,
         parent_ctx: Context,
         op_id: str,
-        desc: Map | Parallel,
+        desc: Map[Any] | Parallel[Any],
         batch: _Batch,
         replaying: bool,
     ) -> None:

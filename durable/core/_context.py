@@ -11,11 +11,12 @@ replay status that silences the logger (§6.2, §6.4).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar, overload
 
 import attrs
 
+from durable.batch import MapConfig, ParallelBranch, ParallelConfig
 from durable.config import (
     CallbackConfig,
     ChildConfig,
@@ -47,6 +48,7 @@ from durable.ops import (
 __all__ = ["Context", "ReplayStatus"]
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class ReplayStatus(enum.Enum):
@@ -232,28 +234,58 @@ class Context:
         ``WaitForConditionConfig`` (required)."""
         return WaitForCondition(check=check, config=config, name=name)
 
+    @overload
+    def map(
+        self,
+        inputs: Sequence[U],
+        func: Callable[[Context, U, int, Sequence[U]], Coroutine[Any, Any, T]],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Map[T]: ...
+
+    @overload
+    def map(
+        self,
+        inputs: Sequence[U],
+        func: Callable[[Context, U, int, Sequence[U]], Generator[Any, Any, T]],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Map[T]: ...
+
+    @overload
+    def map(
+        self,
+        inputs: Sequence[U],
+        func: Callable[[Context, U, int, Sequence[U]], T],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Map[T]: ...
+
     def map(
         self,
         inputs: Sequence[Any],
         func: Callable[..., Any],
         name: str | None = None,
-        config: Any = None,
-    ) -> Map:
-        """Run ``func(branch_ctx, item, index, inputs)`` for every item (a
-        generator function, ``async def`` or plain function); the result is a
-        ``BatchResult``. ``config`` is a ``MapConfig``."""
+        config: MapConfig | None = None,
+    ) -> Map[Any]:
+        """Run ``func(branch_ctx, item, index, inputs)`` for every item, as
+        concurrent branches (``func`` a generator function, ``async def`` or
+        plain function); the result is a ``BatchResult`` whose items hold
+        each branch's result or error (protocol.md §5.8).  The name defaults
+        to the ``_original_name`` of ``func``, if it has one."""
         if name is None:
             name = getattr(func, "_original_name", None)
         return Map(inputs=inputs, func=func, name=name, config=config)
 
     def parallel(
         self,
-        functions: Sequence[Callable[..., Any]],
+        functions: Sequence[Callable[[Context], Any] | ParallelBranch[Any]],
         name: str | None = None,
-        config: Any = None,
-    ) -> Parallel:
-        """Run each ``fn(branch_ctx)`` (or ``ParallelBranch``) as a branch; the
-        result is a ``BatchResult``. ``config`` is a ``ParallelConfig``."""
+        config: ParallelConfig | None = None,
+    ) -> Parallel[Any]:
+        """Run each ``fn(branch_ctx)`` (or ``ParallelBranch``) as a concurrent
+        branch; the result is a ``BatchResult``, in the order of
+        ``functions`` (protocol.md §5.8)."""
         return Parallel(functions=functions, name=name, config=config)
 
     def wait(self, duration: Duration | int, name: str | None = None) -> Wait:

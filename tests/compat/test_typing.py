@@ -30,4 +30,10 @@ def test_typed_usage_runs() -> None:
     from tests.compat import typed_usage
 
     result = run(typed_usage.handler, {"k": "v"})
-    assert result.result == {"total": 28.5, "text": "label", "numbers": [1]}
+    assert result.result == {
+        "total": 28.5,
+        "text": "label",
+        "numbers": [1],
+        "squares": [1, 4, 9],
+        "fetched": ["a", "a"],
+    }
