@@ -349,6 +349,9 @@ def run_invocation(
         return _api_failure(exc)
 
 
+_OUTCOME_ACTIONS = frozenset({OperationAction.SUCCEED, OperationAction.FAIL})
+
+
 def _pump(
     replay: Replay,
     batcher: CheckpointBatcher,
@@ -365,23 +368,35 @@ def _pump(
     of concurrent branches in a pool of at most ``max_workers`` threads, and
     their outcomes are reported in the order they were asked for.  What the
     interpreter sees therefore never depends on thread timing, so the log is
-    the same for any pool size.  The price: a round's bodies are reported
-    together, so a slow body holds back the branches whose bodies were asked
-    for in the same round.  A body whose branch was abandoned (early
-    completion) is not run.
+    the same for any pool size.  A blocking flush waits for the round's
+    bodies, so their outcomes share its request.  The price: a round's
+    bodies are reported together, so a slow body holds back the branches
+    whose bodies were asked for in the same round.  A body whose branch was
+    abandoned (early completion) is not run.
     """
     pool: ThreadPoolExecutor | None = None
+    # A blocking flush put off until the bodies of its round have run, so
+    # that their outcomes ride in the same request (see below).
+    deferred = False
     try:
         while True:
             actions = replay.next_actions()
             bodies: list[RunStep] = []
-            blocking = False
+            blocking = deferred
+            # Whether every blocking update of the round only reports an
+            # outcome; one that starts a clock at the service (a wait, a
+            # retry, a callback's timeouts, an invoke) is never held back.
+            deferrable = True
             for action in actions:
                 kind = type(action)
                 if kind is Checkpoint:
                     assert isinstance(action, Checkpoint)
                     batcher.add(action.updates)
-                    blocking = blocking or action.blocking
+                    if action.blocking:
+                        blocking = True
+                        deferrable = deferrable and all(
+                            u.action in _OUTCOME_ACTIONS for u in action.updates
+                        )
                 elif kind is RunStep:
                     assert isinstance(action, RunStep)
                     bodies.append(action)
@@ -394,14 +409,25 @@ def _pump(
                     if batcher.pending:
                         batcher.flush()
                     return InvocationOutput(status=InvocationStatus.PENDING)
-            if blocking:
+            bodies = [body for body in bodies if replay.wants_body(body.op_id)]
+            flushed = False
+            if blocking and (deferred or not deferrable or not bodies):
                 # An empty blocking checkpoint with nothing queued is a
                 # refresh: what the service changed meanwhile (§5.9).
                 changed = batcher.flush() if batcher.pending else batcher.refresh()
                 replay.checkpointed(changed, clock())
-            bodies = [body for body in bodies if replay.wants_body(body.op_id)]
+                deferred, flushed = False, True
+            elif blocking:
+                # The bodies asked for in this round never depend on its
+                # blocking updates (a step whose START must be durable first
+                # is only asked for after the flush), and the branches waiting
+                # on the flush could not run before those bodies end anyway;
+                # so the bodies run first and the flush waits one round to
+                # carry their outcomes too: one request, not two.  Never
+                # deferred twice in a row.
+                deferred = True
             if not bodies:
-                if not actions:
+                if not actions and not flushed:
                     raise ExecutionError(
                         "the interpreter stopped without finishing or suspending "
                         f"(running steps: {sorted(replay.running_steps)})"

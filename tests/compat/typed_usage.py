@@ -5,9 +5,8 @@ Not a test module itself (no test functions); it only has to type-check.
 
 from __future__ import annotations
 
-from typing import assert_type
-
 from collections.abc import Sequence
+from typing import assert_type
 
 from durable.compat import (
     BatchResult,
