@@ -20,6 +20,7 @@ from durable import (
     durable_execution,
     durable_parallel_branch,
 )
+from durable.errors import RetryableSerDesError
 from durable.testing import LocalRunner
 
 
@@ -290,3 +291,33 @@ def test_batch_items_report_their_status_in_the_summary() -> None:
     result = LocalRunner(wf).run({})
     assert result.result is True
     assert "m" in result.summary()
+
+
+def test_a_retryable_invocation_error_in_a_branch_fails_the_invocation_not_the_item() -> None:
+    """A branch hitting a retryable invocation error (here a serializer that
+    cannot load its dependencies yet) is not an item failure: the invocation
+    fails at once and is retried, and the retry's map has no FAILED item.
+    (The reference first lets the other branches run on; see
+    docs/protocol-decisions.md.)"""
+    attempts = {"n": 0}
+
+    @durable.workflow
+    def wf(event: Any, ctx: durable.Context) -> Any:
+        def item(c: durable.Context, value: int, i: int, items: Any) -> Any:
+            result = yield c.step(lambda _: value * 10, name="times10")
+            if i == 1:
+                attempts["n"] += 1
+                if attempts["n"] == 1:
+                    raise RetryableSerDesError("codec not ready")
+            return result
+
+        batch = yield ctx.map([1, 2, 3], item, name="m")
+        return batch.to_dict()
+
+    runner = LocalRunner(wf)
+    result = runner.run({})
+    assert result.succeeded
+    assert [i["status"] for i in result.result["all"]] == ["SUCCEEDED"] * 3
+    assert [i["result"] for i in result.result["all"]] == [10, 20, 30]
+    assert runner.service.execution(result.arn).invocations == 2
+    assert attempts["n"] == 2
