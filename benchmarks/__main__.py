@@ -12,6 +12,7 @@ suite uses it so the benchmarks cannot rot; its figures mean nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import gc
 import json
@@ -25,7 +26,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +72,52 @@ class Sample:
     wall: float
     calls: int
     bytes_sent: int
+    #: threads started during the run (``threading.Thread.start`` calls)
     threads: int
+    #: the most threads alive at once during the run, above those alive before
+    peak_threads: int
+
+
+@attrs.define
+class ThreadCount:
+    started: int = 0
+    peak: int = 0
+
+
+@contextlib.contextmanager
+def _counting_threads() -> Iterator[ThreadCount]:
+    """Count the threads started meanwhile, by wrapping ``threading.Thread.start``
+    (thread pools start theirs with it), and the most alive at once: sampled
+    with ``threading.active_count()`` right after each start, where the count
+    of live threads peaks."""
+    count = ThreadCount()
+    base = threading.active_count()
+    lock = threading.Lock()
+    original = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        original(thread)
+        alive = threading.active_count() - base
+        with lock:
+            count.started += 1
+            count.peak = max(count.peak, alive)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        threading.Thread.start = original  # type: ignore[method-assign]
 
 
 def _timed(run: Callable[[], Any], client_of: Callable[[], Any]) -> Sample:
     gc.collect()
-    threads_before = threading.active_count()
-    peak_threads = [threads_before]
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    run()
-    wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
-    peak_threads.append(threading.active_count())
+    with _counting_threads() as threads:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        run()
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
     client = client_of()
-    return Sample(cpu, wall, client.calls, client.bytes_sent, max(peak_threads) - threads_before)
+    return Sample(cpu, wall, client.calls, client.bytes_sent, threads.started, threads.peak)
 
 
 def _peak_memory(run: Callable[[], Any]) -> int:
@@ -98,14 +131,20 @@ def _peak_memory(run: Callable[[], Any]) -> int:
 
 
 def _alternate(
-    suite: Suite, sdks: tuple[str, ...], once: Callable[[str], Sample]
+    suite: Suite,
+    sdks: tuple[str, ...],
+    once: Callable[[str], Sample],
+    reps: int | None = None,
+    warmup: int | None = None,
 ) -> dict[str, list[Sample]]:
+    reps = suite.reps if reps is None else reps
+    warmup = suite.warmup if warmup is None else warmup
     samples: dict[str, list[Sample]] = {sdk: [] for sdk in sdks}
-    for rep in range(suite.warmup + suite.reps):
+    for rep in range(warmup + reps):
         order = sdks if rep % 2 == 0 else tuple(reversed(sdks))
         for sdk in order:
             sample = once(sdk)
-            if rep >= suite.warmup:
+            if rep >= warmup:
                 samples[sdk].append(sample)
     return samples
 
@@ -292,6 +331,217 @@ def nesting(suite: Suite, depth: int) -> None:
     suite.figures[f"nesting_ok_{depth}"] = 1.0 if outcome.get("durable") == "ok" else 0.0
     suite.notes.append(
         f"child contexts {depth} deep: " + ", ".join(f"{sdk} {outcome.get(sdk)}" for sdk in SDKS)
+    )
+
+
+def _fanout_workflows(kind: str, n: int, max_concurrency: int | None) -> dict[str, Any]:
+    if kind == "map":
+        return sc.fanout_map(n, max_concurrency)
+    return sc.fanout_parallel(n)
+
+
+def _fanout_label(kind: str, n: int, max_concurrency: int | None) -> str:
+    if kind == "map":
+        concurrency = f"max_concurrency={max_concurrency}" if max_concurrency else "unlimited"
+        return f"map N={n:,} ({concurrency}), first run"
+    return f"parallel N={n:,} branches, first run"
+
+
+def _rss_probe(kind: str, n: int, max_concurrency: int | None, sdk: str) -> None:
+    """In a fresh interpreter (see ``_rss_growth``): print how much one
+    execution raises the process's peak resident set size, in KiB."""
+    logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+    sc.run_execution(sdk, _fanout_workflows(kind, 2, max_concurrency))  # imports, first calls
+    before = _peak_rss_kib()
+    sc.run_execution(sdk, _fanout_workflows(kind, n, max_concurrency))
+    after = _peak_rss_kib()
+    print(after - before)
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB.  Linux's ``VmHWM``
+    where there is one: ``ru_maxrss`` survives ``exec``, so a child started
+    by a large parent inherits the parent's peak and shows no growth."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _rss_growth(kind: str, n: int, max_concurrency: int | None, sdk: str) -> float:
+    """Peak RSS growth (KiB) of one execution, each in a fresh interpreter:
+    the peak RSS after the run minus before it, after imports and a 2-item
+    warm-up. Unlike tracemalloc it sees thread stacks and C allocations."""
+    code = (
+        "from benchmarks.__main__ import _rss_probe; "
+        f"_rss_probe({kind!r}, {n!r}, {max_concurrency!r}, {sdk!r})"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE.parent,
+        timeout=1800,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def fanout(suite: Suite, kind: str, n: int, max_concurrency: int | None = None) -> None:
+    """A map over ``n`` items (each one step) or a parallel of ``n`` branches
+    (each one step), a whole execution through each SDK's own handler."""
+    workflows = _fanout_workflows(kind, n, max_concurrency)
+    expected = sc.fanout_expected(n)
+    runs: dict[str, tuple[Any, str]] = {}
+
+    def once(sdk: str) -> Sample:
+        def run() -> None:
+            runs[sdk] = sc.execute(sdk, workflows)
+
+        sc.FANOUT_CALLS.update(branches=0, bodies=0)
+        sample = _timed(run, lambda: runs[sdk][0])
+        assert sc.FANOUT_CALLS["bodies"] == n, (sdk, sc.FANOUT_CALLS)
+        client, arn = runs[sdk]
+        result = client.service.execution(arn).result
+        assert json.loads(result) == expected, (sdk, result)
+        return sample
+
+    # A 10,000-item execution takes seconds (the reference's tens of seconds):
+    # fewer repetitions than the small scenarios.
+    heavy = n >= 1_000 and not suite.quick
+    reps = 3 if heavy else suite.reps
+    samples = _alternate(suite, SDKS, once, reps=reps)
+    memory = {}
+    rss = {}
+    for sdk in SDKS:
+        memory[sdk] = _peak_memory(lambda sdk=sdk: sc.run_execution(sdk, workflows)) / 2**20
+        rss[sdk] = _rss_growth(kind, n, max_concurrency, sdk) / 1024
+    name = _fanout_label(kind, n, max_concurrency)
+    suite.add(
+        name,
+        "wall ms per execution",
+        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "CPU ms per execution",
+        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "threads started",
+        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "threads alive at once, peak",
+        {sdk: _median(s, lambda x: x.peak_threads) for sdk, s in samples.items()},
+    )
+    suite.add(name, "peak traced memory MiB", memory)
+    suite.add(name, "peak RSS growth MiB (fresh interpreter)", rss)
+    suite.add(name, "checkpoint calls", {sdk: float(s[0].calls) for sdk, s in samples.items()})
+    label = f"{kind}_{n}_{max_concurrency or 'all'}"
+    for sdk in SDKS:
+        suite.figures[f"fanout_calls_{sdk}_{label}"] = samples[sdk][0].calls
+    if heavy:
+        suite.notes.append(f"{name}: {reps} measured repetitions after 1 warm-up")
+
+
+@attrs.define
+class _Uncounted:
+    """Stands for the client of a test runner's own service, whose calls are not counted."""
+
+    calls: int = 0
+    bytes_sent: int = 0
+
+
+def fanout_runners(suite: Suite, n: int) -> None:
+    """The same map on each SDK's own in-process test runner: durable's
+    ``LocalRunner(workflow).run(event)``, the reference's
+    ``DurableFunctionTestRunner(handler).run(...)`` (built and closed inside
+    the measurement). One run each at full size: the reference's runner takes
+    minutes at N = 10,000."""
+    workflows = sc.fanout_map(n)
+    expected = sc.fanout_expected(n)
+
+    def once(sdk: str) -> Sample:
+        def run() -> None:
+            assert sc.run_on_local_runner(sdk, workflows) == expected
+
+        return _timed(run, _Uncounted)
+
+    reps, warmup = (1, 0) if not suite.quick and n >= 1_000 else (suite.reps, suite.warmup)
+    samples = _alternate(suite, SDKS, once, reps=reps, warmup=warmup)
+    name = f"map N={n:,} (unlimited), first run on each SDK's local test runner"
+    suite.add(
+        name,
+        "wall ms per execution",
+        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "CPU ms per execution",
+        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "threads started",
+        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
+    )
+    if reps == 1:
+        suite.notes.append(f"{name}: one run each, no warm-up")
+
+
+def fanout_replay(suite: Suite, n: int) -> None:
+    """One invocation replaying the finished log of the ``n``-item map; no
+    step body may run (the counters of ``sc.FANOUT_CALLS`` show it)."""
+    workflows = sc.fanout_map(n)
+    log = sc.completed_log(workflows)
+    expected = sc.fanout_expected(n)
+    branches: dict[str, int] = {}
+
+    def once(sdk: str) -> Sample:
+        prepared = sc.prepare(sdk, workflows, log)
+        sc.FANOUT_CALLS.update(branches=0, bodies=0)
+        output: dict[str, Any] = {}
+        sample = _timed(lambda: output.update(sc.invoke(prepared)), lambda: prepared.client)
+        assert sc.FANOUT_CALLS["bodies"] == 0, (sdk, "a step body ran during replay")
+        assert json.loads(output["Result"]) == expected, (sdk, output)
+        branches[sdk] = sc.FANOUT_CALLS["branches"]
+        return sample
+
+    samples = _alternate(suite, SDKS, once)
+    memory = {}
+    for sdk in SDKS:
+        prepared = sc.prepare(sdk, workflows, log)
+        memory[sdk] = _peak_memory(lambda p=prepared: sc.invoke(p)) / 2**20
+    name = f"replay of the finished map N={n:,} ({len(log):,} operations)"
+    suite.add(
+        name,
+        "wall ms per invocation",
+        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "CPU ms per invocation",
+        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(name, "peak traced memory MiB", memory)
+    suite.add(
+        name,
+        "threads started",
+        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
+    )
+    suite.add(name, "checkpoint calls", {sdk: float(s[0].calls) for sdk, s in samples.items()})
+    suite.notes.append(
+        f"{name}: no step body ran in any SDK; branch functions re-run: "
+        + ", ".join(f"{sdk} {branches[sdk]:,}" for sdk in SDKS)
     )
 
 
@@ -537,7 +787,7 @@ def targets(suite: Suite) -> list[tuple[str, bool, str]]:
         more = [
             k
             for k in f
-            if k.startswith(("first_calls_durable_", "retry_calls_durable"))
+            if k.startswith(("first_calls_durable_", "retry_calls_durable", "fanout_calls_durable"))
             and f[k]
             > f[k.replace("durable", "reference").replace("reference-imperative", "reference")]
         ]
@@ -597,7 +847,13 @@ def report(suite: Suite) -> str:
         "Every invocation goes through each SDK's own Lambda handler (event JSON in, envelope out)",
         "against the same in-memory service, reached through a boto3-shaped client that counts",
         "checkpoint calls and bytes. CPU is process CPU time (all threads, so the reference's",
-        "background checkpoint thread counts); memory is tracemalloc's peak for one invocation.",
+        "background checkpoint thread counts); memory is tracemalloc's peak for one invocation",
+        "(fan-out: one execution), measured in a run of its own. Threads are counted by wrapping",
+        "`threading.Thread.start` during the measured run: how many were started, and the most",
+        "alive at once (`threading.active_count()` right after each start, less those alive",
+        "before). Peak RSS growth is the peak RSS (`VmHWM`) after one execution minus before",
+        "it, in a fresh interpreter after a 2-item warm-up; unlike tracemalloc it includes",
+        "thread stacks.",
         "Ratios are reference / durable: above 1× durable is ahead.",
         "",
         table(suite),
@@ -630,8 +886,22 @@ def report(suite: Suite) -> str:
         "  above; it is dominated, for both SDKs, by importing boto3 and creating its",
         "  client (~200 ms).",
         "",
-        "Fan-out (map over N items, parallel with N branches) is measured once map and",
-        "parallel exist (issue 7).",
+        "## Fan-out",
+        "",
+        '- **map, first run**: `ctx.map(items, f, name="fanout")` over `range(N)`, each item',
+        "  one step returning `item * 2`, default config (no concurrency limit) and again with",
+        "  `max_concurrency=8` (`MapConfig` of each SDK); the workflow returns the count and sum",
+        "  of the results. A whole execution (one invocation) through each SDK's handler, as",
+        "  above. durable runs step bodies on a pool of at most 16 threads (its default",
+        "  `max_workers`); the imperative API runs each branch on a thread of its own; the",
+        "  reference runs each branch on a `ThreadPoolExecutor` sized to the concurrency limit.",
+        "- **local test runners**: the same map on durable's",
+        "  `durable.testing.LocalRunner(workflow).run(event)` and on the reference's",
+        "  `DurableFunctionTestRunner` (aws-durable-execution-sdk-python-testing): each SDK's own",
+        "  in-process runner with its own in-memory service.",
+        "- **replay**: one invocation over the finished map's log (every SDK writes the same log:",
+        "  durable's is loaded for each); a counter in the step body shows that none runs.",
+        "- **parallel**: `ctx.parallel` of N branches, each one step.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -649,6 +919,13 @@ def _plan(quick: bool) -> list[tuple[str, Callable[[Suite], None]]]:
     plan.append(("retries", retries))
     for depth in [5] if quick else [10, 100, 1_000]:
         plan.append((f"nesting-{depth}", lambda suite, d=depth: nesting(suite, d)))
+    items = 200 if quick else 10_000
+    plan.append((f"fanout-map-{items}", lambda suite: fanout(suite, "map", items)))
+    plan.append((f"fanout-map-{items}-c8", lambda suite: fanout(suite, "map", items, 8)))
+    plan.append((f"fanout-runners-{items}", lambda suite: fanout_runners(suite, items)))
+    plan.append((f"fanout-replay-{items}", lambda suite: fanout_replay(suite, items)))
+    branches = 20 if quick else 100
+    plan.append((f"fanout-parallel-{branches}", lambda suite: fanout(suite, "parallel", branches)))
     plan.append(("cold-start", cold_start))
     return plan
 

@@ -109,6 +109,11 @@ def invoke(prepared: Prepared) -> dict[str, Any]:
 
 def run_execution(sdk: str, workflows: dict[str, Callable[..., Any]]) -> LocalLambdaClient:
     """A whole execution, invocation after invocation, with virtual time."""
+    return execute(sdk, workflows)[0]
+
+
+def execute(sdk: str, workflows: dict[str, Callable[..., Any]]) -> tuple[LocalLambdaClient, str]:
+    """``run_execution``, also returning the execution's ARN on ``client.service``."""
     service = LocalService(page_size=1_000_000)
     client = LocalLambdaClient(service)
     handler = {
@@ -126,7 +131,7 @@ def run_execution(sdk: str, workflows: dict[str, Callable[..., Any]]) -> LocalLa
         if execution.done:
             if output.status is not InvocationStatus.SUCCEEDED:
                 raise RuntimeError(f"{sdk}: execution failed: {output.error}")
-            return client
+            return client, arn
         wake = service.next_wakeup(arn)
         if wake is not None:
             service.clock.advance_to(wake)
@@ -353,3 +358,114 @@ def floor_replay(event: dict[str, Any], n: int) -> Any:
 
 def recursion_limit() -> int:
     return sys.getrecursionlimit()
+
+
+# -- 8. fan-out: map over N items, parallel with N branches -----------------------------
+
+#: Calls of fan-out branch functions and of their step bodies, so a replay can
+#: show that no step body ran (and whether the branch functions were re-run).
+FANOUT_CALLS = {"branches": 0, "bodies": 0}
+
+
+def _double(item: int) -> Callable[[Any], int]:
+    def body(_: Any) -> int:
+        FANOUT_CALLS["bodies"] += 1
+        return item * 2
+
+    return body
+
+
+def _summary(batch: Any) -> dict[str, int]:
+    return {"succeeded": batch.success_count, "sum": sum(batch.get_results())}
+
+
+def fanout_map(n: int, max_concurrency: int | None = None) -> dict[str, Callable[..., Any]]:
+    """``map`` over ``range(n)``: each item one step returning ``item * 2``."""
+    items = list(range(n))
+
+    def gen_item(c: durable.Context, item: int, i: int, items: Any) -> Any:
+        FANOUT_CALLS["branches"] += 1
+        return (yield c.step(_double(item), name="double"))
+
+    def gen(event: Any, ctx: durable.Context) -> Any:
+        config = durable.MapConfig(max_concurrency=max_concurrency)
+        batch = yield ctx.map(items, gen_item, name="fanout", config=config)
+        return _summary(batch)
+
+    def blocking_item(context: Any, item: int, i: int, items: Any) -> Any:
+        FANOUT_CALLS["branches"] += 1
+        return context.step(_double(item), name="double")
+
+    def blocking(event: Any, context: DurableContext) -> Any:
+        config = durable.MapConfig(max_concurrency=max_concurrency)
+        return _summary(context.map(items, blocking_item, name="fanout", config=config))
+
+    def reference(event: Any, context: Any) -> Any:
+        config = _reference().config.MapConfig(max_concurrency=max_concurrency)
+        return _summary(context.map(items, blocking_item, name="fanout", config=config))
+
+    return {"durable": gen, "durable-imperative": blocking, "reference": reference}
+
+
+def fanout_parallel(n: int) -> dict[str, Callable[..., Any]]:
+    """``parallel`` with ``n`` branches, branch ``i`` one step returning ``i * 2``."""
+
+    def gen_branch(i: int) -> Callable[[durable.Context], Any]:
+        def branch(c: durable.Context) -> Any:
+            FANOUT_CALLS["branches"] += 1
+            return (yield c.step(_double(i), name="double"))
+
+        return branch
+
+    def blocking_branch(i: int) -> Callable[[Any], Any]:
+        def branch(context: Any) -> Any:
+            FANOUT_CALLS["branches"] += 1
+            return context.step(_double(i), name="double")
+
+        return branch
+
+    def gen(event: Any, ctx: durable.Context) -> Any:
+        batch = yield ctx.parallel([gen_branch(i) for i in range(n)], name="fanout")
+        return _summary(batch)
+
+    def blocking(event: Any, context: Any) -> Any:
+        return _summary(context.parallel([blocking_branch(i) for i in range(n)], name="fanout"))
+
+    return {"durable": gen, "durable-imperative": blocking, "reference": blocking}
+
+
+def fanout_expected(n: int) -> dict[str, int]:
+    """What a fan-out workflow over ``n`` items or branches returns."""
+    return {"succeeded": n, "sum": n * (n - 1)}
+
+
+def completed_log(workflows: dict[str, Callable[..., Any]]) -> list[Operation]:
+    """The log of a finished execution of ``workflows`` (durable's run; every
+    SDK writes the same one, which the smoke test checks), without its
+    EXECUTION operation."""
+    client, arn = execute("durable", workflows)
+    return [op for op in client.service.operations(arn) if op.type is not OperationType.EXECUTION]
+
+
+def run_on_local_runner(sdk: str, workflows: dict[str, Callable[..., Any]]) -> Any:
+    """A whole execution on the SDK's own in-process test runner: durable's
+    ``durable.testing.LocalRunner``, the reference's ``DurableFunctionTestRunner``
+    (from ``aws-durable-execution-sdk-python-testing``); returns the result."""
+    if sdk == "reference":
+        from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+
+        handler = _reference().durable_execution(workflows[sdk])
+        with DurableFunctionTestRunner(handler) as runner:
+            outcome = runner.run(input="{}", execution_timeout=3600)
+        if outcome.error is not None or outcome.result is None:
+            raise RuntimeError(f"reference runner: execution failed: {outcome.error}")
+        return json.loads(outcome.result)
+    from durable.testing import LocalRunner
+
+    workflow = workflows[sdk]
+    if sdk == "durable-imperative":
+        workflow = durable.durable_execution(workflow)
+    result = LocalRunner(workflow).run({})
+    if not result.succeeded:
+        raise RuntimeError(f"{sdk} LocalRunner: execution failed: {result.error}")
+    return result.result

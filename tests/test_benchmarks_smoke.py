@@ -26,6 +26,11 @@ def test_every_benchmark_scenario_runs_once(tmp_path: Path) -> None:
         "steps+waits replay",
         "step failing twice",
         "child contexts 5 deep",
+        "map N=200 (unlimited), first run",
+        "map N=200 (max_concurrency=8), first run",
+        "first run on each SDK's local test runner",
+        "replay of the finished map N=200",
+        "parallel N=20 branches",
         "cold start",
     ):
         assert scenario in text, scenario
@@ -45,3 +50,31 @@ def test_both_sdks_agree_on_the_benchmark_workflows() -> None:
         calls[sdk] = prepared.client.calls
     assert len({str(o) for o in outputs.values()}) == 1
     assert set(calls.values()) == {1}
+
+
+@pytest.mark.parametrize("kind", ["map", "parallel"])
+def test_every_sdk_writes_the_same_fanout_log(kind: str) -> None:
+    """The fan-out replay loads durable's log for every SDK: they must agree on it."""
+    from benchmarks import scenarios as sc
+    from durable.model import OperationType
+
+    workflows = sc.fanout_map(5, 2) if kind == "map" else sc.fanout_parallel(3)
+    logs = {}
+    for sdk in sc.SDKS:
+        client, arn = sc.execute(sdk, workflows)
+        logs[sdk] = sorted(
+            (
+                op.id,
+                op.type,
+                op.status,
+                op.name,
+                op.sub_type,
+                op.parent_id,
+                op.step_details and op.step_details.result,
+                op.context_details and op.context_details.result,
+            )
+            for op in client.service.operations(arn)
+            if op.type is not OperationType.EXECUTION
+        )
+    assert logs["durable-imperative"] == logs["durable"]
+    assert logs["reference"] == logs["durable"]
