@@ -321,3 +321,38 @@ def test_a_retryable_invocation_error_in_a_branch_fails_the_invocation_not_the_i
     assert [i["result"] for i in result.result["all"]] == [10, 20, 30]
     assert runner.service.execution(result.arn).invocations == 2
     assert attempts["n"] == 2
+
+
+def test_a_map_of_ten_thousand_items_completes_locally_and_replays_without_bodies() -> None:
+    """Issue 7's bar: 10,000 items on the local runner (bounded pool), then the
+    finished log replayed by the interpreter with no item body run."""
+    from durable.core import Finish, Replay, RunStep, Value
+    from durable.runtime import run_step_body
+    from durable.testing._service import EPOCH
+
+    ran = {"bodies": 0}
+    lock = threading.Lock()
+
+    def counting(action: Any) -> Any:
+        with lock:
+            ran["bodies"] += 1
+        return run_step_body(action)
+
+    @durable.workflow
+    def wf(event: Any, ctx: durable.Context) -> Any:
+        def item(c: durable.Context, value: int, i: int, items: Any) -> Any:
+            return (yield c.step(lambda _: value * 2, name="double"))
+
+        batch = yield ctx.map(list(range(event["n"])), item, name="fanout")
+        results = batch.get_results()
+        return {"count": len(results), "sum": sum(results)}
+
+    result = LocalRunner(wf, run_body=counting).run({"n": 10_000})
+    assert result.result == {"count": 10_000, "sum": 2 * sum(range(10_000))}
+    assert ran["bodies"] == 10_000
+    assert len(result.log) == 20_002  # execution, map, 10,000 branches and their steps
+
+    actions = Replay(wf.fn, {"n": 10_000}, result.log, EPOCH).next_actions()
+    assert not any(isinstance(a, RunStep) for a in actions)
+    assert isinstance(actions[-1], Finish) and isinstance(actions[-1].outcome, Value)
+    assert actions[-1].outcome.value == result.result
