@@ -6,9 +6,32 @@ more control (the service, the seed of retry jitter, fault injection), runs
 the targets of chained invokes (``register_function``) and answers callbacks
 (``send_callback_success`` / ``_failure`` / ``_heartbeat``, or an
 ``on_callback`` responder returning ``CallbackAnswer``s).
+
+``DurableTestRunner`` is one interface over a local run and a deployed
+function: ``DurableFunctionTestRunner`` runs a handler in-process,
+``DurableFunctionCloudTestRunner`` runs a deployed function through the
+Lambda API, and both describe executions with the same ``ExecutionResult``.
+The pytest plugin (``durable.testing.pytest_plugin``, loaded automatically)
+builds the right one for each test: the ``durable_execution`` marker, the
+``durable_runner`` fixture and ``--runner-mode=local|cloud``.
 """
 
+from durable.model import (
+    ErrorObject,
+    ExecutionStatus,
+    InvocationStatus,
+    OperationStatus,
+    OperationType,
+)
 from durable.testing._boto import LocalLambdaClient
+from durable.testing._cloud import (
+    CloudExecutionResult,
+    CloudRunnerError,
+    DurableFunctionCloudTestRunner,
+    operations_from_history,
+    result_from_history,
+)
+from durable.testing._interface import DurableFunctionTestRunner, DurableTestRunner
 from durable.testing._runner import (
     CallbackAnswer,
     ExecutionResult,
@@ -27,6 +50,13 @@ from durable.testing._service import (
     SimulatedCrash,
     VirtualClock,
 )
+from durable.testing._sqlite import (
+    SqliteService,
+    SqliteStore,
+    StoredExecution,
+    StoreError,
+    WallClock,
+)
 
 __all__ = [
     "CallbackAnswer",
@@ -44,4 +74,24 @@ __all__ = [
     "SimulatedCrash",
     "VirtualClock",
     "run",
+    # one interface for local and deployed runs
+    "CloudExecutionResult",
+    "CloudRunnerError",
+    "DurableFunctionCloudTestRunner",
+    "DurableFunctionTestRunner",
+    "DurableTestRunner",
+    "operations_from_history",
+    "result_from_history",
+    # the SQLite store of the `durable` command line
+    "SqliteService",
+    "SqliteStore",
+    "StoreError",
+    "StoredExecution",
+    "WallClock",
+    # the records results are inspected with
+    "ErrorObject",
+    "ExecutionStatus",
+    "InvocationStatus",
+    "OperationStatus",
+    "OperationType",
 ]

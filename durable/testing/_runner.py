@@ -31,6 +31,7 @@ from durable.config import Duration
 from durable.core import Failure, RunStep, Value
 from durable.errors import ServiceApiError, ValidationError
 from durable.model import (
+    TERMINAL_STATUSES,
     ErrorObject,
     ExecutionStatus,
     InvocationInput,
@@ -225,6 +226,127 @@ class OperationResult:
         for child in self.children:
             yield from child.walk()
 
+    # -- inspection ---------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """How messages name this operation: its name and id (or the id alone)."""
+        return f"{self.name!r} (id {self.id})" if self.name else f"id {self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        """``True`` once the operation can no longer change (succeeded, failed,
+        cancelled, timed out or stopped)."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is OperationStatus.SUCCEEDED
+
+    @property
+    def failed(self) -> bool:
+        """``True`` if the operation ended unsuccessfully (FAILED, TIMED_OUT or
+        STOPPED); a step waiting to retry is not failed yet."""
+        return self.status in (
+            OperationStatus.FAILED,
+            OperationStatus.TIMED_OUT,
+            OperationStatus.STOPPED,
+        )
+
+    def descendants(self) -> list[OperationResult]:
+        """Every operation nested under this one, parents before their children."""
+        return [op for child in self.children for op in child.walk()]
+
+    def get_operations(
+        self,
+        name: str | None = None,
+        *,
+        type: OperationType | str | None = None,
+        status: OperationStatus | str | None = None,
+    ) -> list[OperationResult]:
+        """The operations nested under this one (at any depth) that are called
+        ``name``, of ``type`` and in ``status`` (each filter only if given),
+        parents before their children.  ``type`` and ``status`` may be given
+        as enum members or as their wire values (``"STEP"``)."""
+        return OperationResult._select(self.descendants(), name, type, status)
+
+    def get_operation(
+        self, name: str, *, type: OperationType | str | None = None
+    ) -> OperationResult:
+        """The first operation called ``name`` (of ``type``, if given) nested
+        under this one, at any depth; ``KeyError`` naming what exists if none."""
+        return OperationResult._first(self.descendants(), name, type, f" under {self.label}")
+
+    def get_child(self, name: str, *, type: OperationType | str | None = None) -> OperationResult:
+        """The first *direct* child called ``name`` (of ``type``, if given)."""
+        return OperationResult._first(
+            list(self.children), name, type, f" directly under {self.label}"
+        )
+
+    def get_step(self, name: str) -> OperationResult:
+        """The first STEP called ``name`` nested under this operation."""
+        return self.get_operation(name, type=OperationType.STEP)
+
+    def get_wait(self, name: str) -> OperationResult:
+        """The first WAIT called ``name`` nested under this operation."""
+        return self.get_operation(name, type=OperationType.WAIT)
+
+    def get_context(self, name: str) -> OperationResult:
+        """The first CONTEXT called ``name`` nested under this operation."""
+        return self.get_operation(name, type=OperationType.CONTEXT)
+
+    def get_callback(self, name: str) -> OperationResult:
+        """The first CALLBACK called ``name`` nested under this operation."""
+        return self.get_operation(name, type=OperationType.CALLBACK)
+
+    def get_invoke(self, name: str) -> OperationResult:
+        """The first CHAINED_INVOKE called ``name`` nested under this operation."""
+        return self.get_operation(name, type=OperationType.CHAINED_INVOKE)
+
+    @staticmethod
+    def _select(
+        operations: list[OperationResult],
+        name: str | None,
+        type: OperationType | str | None,
+        status: OperationStatus | str | None,
+    ) -> list[OperationResult]:
+        kind = OperationResult._enum(OperationType, type, "type")
+        state = OperationResult._enum(OperationStatus, status, "status")
+        return [
+            op
+            for op in operations
+            if (name is None or op.name == name)
+            and (kind is None or op.type is kind)
+            and (state is None or op.status is state)
+        ]
+
+    @staticmethod
+    def _first(
+        operations: list[OperationResult],
+        name: str,
+        type: OperationType | str | None,
+        where: str,
+    ) -> OperationResult:
+        matches = OperationResult._select(operations, name, type, None)
+        if matches:
+            return matches[0]
+        kind = OperationResult._enum(OperationType, type, "type")
+        known = sorted({f"{op.name} ({op.type.value})" for op in operations if op.name})
+        of_type = f" of type {kind.value}" if kind is not None else ""
+        raise KeyError(f"no operation named {name!r}{of_type}{where}; there are {known}")
+
+    @staticmethod
+    def _enum(cls: Any, value: Any, what: str) -> Any:
+        if value is None or isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(member.value for member in cls)
+            raise ValueError(
+                f"unknown operation {what} {value!r}; expected one of {valid}"
+            ) from None
+
 
 @attrs.frozen(kw_only=True)
 class ExecutionResult:
@@ -269,6 +391,33 @@ class ExecutionResult:
             kind = f" of type {type.value}" if type is not None else ""
             raise KeyError(f"no operation named {name!r}{kind}; the execution has {known}")
         return matches[0]
+
+    def get_operations(
+        self,
+        name: str | None = None,
+        *,
+        type: OperationType | str | None = None,
+        status: OperationStatus | str | None = None,
+    ) -> list[OperationResult]:
+        """Every operation called ``name``, of ``type`` and in ``status`` (each
+        filter only if given), parents before their children.  ``type`` and
+        ``status`` may be enum members or their wire values (``"STEP"``)::
+
+            result.get_operations(type="STEP", status="FAILED")
+        """
+        return OperationResult._select(self.all_operations(), name, type, status)
+
+    def get_operation_by_id(self, id: str) -> OperationResult:
+        """The operation with the operation id ``id``."""
+        for op in self.all_operations():
+            if op.id == id:
+                return op
+        raise KeyError(f"no operation has the id {id!r} in execution {self.arn}")
+
+    def failed_operations(self) -> list[OperationResult]:
+        """The operations that ended unsuccessfully (FAILED, TIMED_OUT or
+        STOPPED), parents before their children; each has its ``error``."""
+        return [op for op in self.all_operations() if op.failed]
 
     def get_step(self, name: str) -> OperationResult:
         """The first STEP operation called ``name``."""

@@ -56,9 +56,11 @@ __all__ = [
     "EmulatorHarness",
     "ExecutionResult",
     "FakeLambdaContext",
+    "FrontStart",
     "Handler",
     "InvocationRecord",
     "UNSET_AWS_ENVIRONMENT",
+    "LambdaApiFront",
     "LambdaEndpoint",
     "WireRecorder",
     "dummy_aws_environment",
@@ -1158,3 +1160,191 @@ class EmulatorHarness:
             f"{self.checkpoint_count(arn)} checkpoint call(s), "
             f"{len(self.state_calls(arn))} state call(s)"
         )
+
+
+# ---------------------------------------------------------------------------
+# The Lambda API as a deployed function's caller sees it
+# ---------------------------------------------------------------------------
+
+#: Response headers not relayed by the front (hop-by-hop, or set by its own server).
+_NOT_RELAYED = frozenset({"connection", "content-length", "date", "server", "transfer-encoding"})
+
+
+class _FrontServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, front: LambdaApiFront) -> None:
+        self.front = front
+        super().__init__((LOCALHOST, 0), _FrontRequestHandler)
+
+
+class _FrontRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    server: _FrontServer
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        self.server.front._serve(self, body)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("lambda api front: " + format, *args)
+
+    def _reply(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in _NOT_RELAYED:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+
+@dataclass
+class FrontStart:
+    """One execution the front started for an ``Invoke``."""
+
+    function_name: str
+    execution_name: str
+    arn: str
+    payload: str
+
+
+class LambdaApiFront:
+    """The Lambda API of a deployed durable function, on 127.0.0.1, in front of a harness.
+
+    The emulator has no ``Invoke`` that starts an execution; the real
+    service starts one when a durable function is invoked. This front
+    answers an asynchronous ``Invoke`` (``X-Amz-Invocation-Type: Event``)
+    that names a ``DurableExecutionName`` by starting that execution on the
+    harness (``POST /start-durable-execution``) and answering 202 with its
+    ARN in ``X-Amz-Durable-Execution-Arn``, as Lambda does. Every other
+    request (``GetDurableExecution``, the history, callbacks, ...) is
+    forwarded to the emulator unchanged, its answer relayed back. Point a
+    test's boto3 client (or ``AWS_ENDPOINT_URL_LAMBDA``) at :attr:`url`.
+    """
+
+    def __init__(self, harness: EmulatorHarness, *, http_timeout: float = 10.0) -> None:
+        self.harness = harness
+        self.http_timeout = http_timeout
+        self.starts: list[FrontStart] = []
+        self._lock = threading.Lock()
+        self._server: _FrontServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LambdaApiFront:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            msg = "front not started"
+            raise RuntimeError(msg)
+        return f"http://{LOCALHOST}:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            msg = "front already started"
+            raise RuntimeError(msg)
+        self._server = _FrontServer(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="lambda-api-front",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        server.server_close()
+
+    def _serve(self, request: _FrontRequestHandler, body: bytes) -> None:
+        try:
+            path = urllib.parse.urlsplit(request.path).path
+            match = _INVOKE_PATH.match(path)
+            if request.command == "POST" and match is not None:
+                self._invoke(request, match.group("name"), body)
+            else:
+                self._forward(request, body)
+        except Exception as exc:  # answer, never leave the client hanging
+            logger.exception("lambda api front failed")
+            message = json.dumps({"Type": "Service", "message": repr(exc)}).encode("utf-8")
+            request._reply(
+                500,
+                {"Content-Type": "application/json", "X-Amzn-ErrorType": "ServiceException"},
+                message,
+            )
+
+    def _invoke(self, request: _FrontRequestHandler, raw_name: str, body: bytes) -> None:
+        kind = request.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        execution_name = request.headers.get("X-Amz-Durable-Execution-Name")
+        if kind != "Event" or not execution_name:
+            message = (
+                "this front only starts durable executions: an Invoke with "
+                f"InvocationType=Event and a DurableExecutionName (got {kind}, {execution_name})"
+            )
+            request._reply(
+                400,
+                {
+                    "Content-Type": "application/json",
+                    "X-Amzn-ErrorType": "InvalidParameterValueException",
+                },
+                json.dumps({"Type": "User", "message": message}).encode("utf-8"),
+            )
+            return
+        function_name, _ = split_function_name(raw_name)
+        payload = body.decode("utf-8") if body else "null"
+        arn = self.harness.start_execution(
+            function_name,
+            raw_input=payload,
+            execution_name=execution_name,
+            http_timeout=self.http_timeout,
+        )
+        with self._lock:
+            self.starts.append(FrontStart(function_name, execution_name, arn, payload))
+        request._reply(
+            202,
+            {"X-Amz-Durable-Execution-Arn": arn, "X-Amz-Executed-Version": "$LATEST"},
+            b"",
+        )
+
+    def _forward(self, request: _FrontRequestHandler, body: bytes) -> None:
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in {"host", "content-length", "connection"}
+        }
+        forwarded = urllib.request.Request(
+            self.harness.endpoint_url + request.path,
+            data=body if body or request.command in ("POST", "PUT") else None,
+            headers=headers,
+            method=request.command,
+        )
+        try:
+            with urllib.request.urlopen(forwarded, timeout=self.http_timeout) as response:
+                request._reply(response.status, dict(response.headers.items()), response.read())
+        except urllib.error.HTTPError as exc:
+            request._reply(exc.code, dict(exc.headers.items()), exc.read())
