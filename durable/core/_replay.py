@@ -293,6 +293,17 @@ class Replay:
                 if due or (task.stack and task.stack[-1].op_id in changed):
                     self._wake(task, _RESUME)
 
+    def close(self) -> None:
+        """Stop without finishing: unwind the workflow's generators innermost
+        first, as a suspension does, so ``finally`` blocks run and the
+        imperative API's threads end.  Nothing is emitted; afterwards
+        ``done`` is true and the Replay must not be driven again.  For shells
+        that stop half-way on purpose (the replay gate)."""
+        if self._ended:
+            return
+        self._ended = True
+        self._close_all()
+
     # -- introspection ---------------------------------------------------------
 
     @property

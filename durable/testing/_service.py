@@ -776,7 +776,12 @@ class LocalService:
     ) -> StatePage:
         execution = self.execution(execution_arn)
         self._check_token(execution, checkpoint_token)
-        rest = execution.pages.pop(marker, None)
+        if not marker:
+            # No marker: the first page of the whole state (Marker is
+            # optional, protocol.md §3.3).
+            rest: list[Operation] | None = _visible(execution.operations)
+        else:
+            rest = execution.pages.pop(marker, None)
         if rest is None:
             raise _invalid(f"unknown or expired marker {marker!r}")
         return self._page(execution, rest, limit=min(max_items or 100, self.page_size))

@@ -731,3 +731,26 @@ class TestContext:
             "critical",
         ]
         assert calls[0][1] == {"executionArn": "arn:e", "k": "debug"}
+
+
+def test_close_unwinds_a_workflow_stopped_half_way() -> None:
+    """``Replay.close`` runs the workflow's ``finally`` blocks, emits nothing,
+    and leaves the Replay done."""
+    unwound: list[str] = []
+
+    def wf(event: Any, ctx: durable.Context) -> Any:
+        try:
+            yield ctx.step(lambda _: 1, name="first")
+            yield ctx.step(lambda _: 2, name="second")
+        finally:
+            unwound.append("finally")
+
+    replay = Replay(wf, {}, {}, NOW)
+    actions = replay.next_actions()
+    assert any(isinstance(a, RunStep) for a in actions)
+    assert not replay.done
+    replay.close()
+    assert unwound == ["finally"]
+    assert replay.done
+    replay.close()  # a second close does nothing
+    assert unwound == ["finally"]
