@@ -244,12 +244,21 @@ def load_state(service: Service, invocation: InvocationInput) -> list[Operation]
 
 
 def decode_input(arn: str, operations: Sequence[Operation]) -> Any:
-    """The user's input: the EXECUTION operation's payload, JSON-decoded (§1.4)."""
+    """The user's input: the EXECUTION operation's payload, JSON-decoded (§1.4).
+
+    A state that holds the EXECUTION operation of another execution (one
+    whose id is not the last segment of ``arn``) is a checkpoint log from
+    another execution, whether it came in the event or in a state page: it is
+    refused with a ``ServiceProtocolError`` naming both, before any workflow
+    code runs on it.
+    """
     execution_id = arn.rsplit("/", 1)[-1]
     execution = None
     for op in operations:
         if op.id == execution_id:
             execution = op
+        elif op.type is OperationType.EXECUTION:
+            raise _foreign_log(arn, execution_id, op)
     if execution is None:
         return {}
     if execution.type is not OperationType.EXECUTION:
@@ -268,6 +277,15 @@ def decode_input(arn: str, operations: Sequence[Operation]) -> Any:
             f"the execution input (EXECUTION operation {execution_id!r}, "
             f"ExecutionDetails.InputPayload) is not valid JSON: {exc}"
         ) from exc
+
+
+def _foreign_log(arn: str, execution_id: str, op: Operation) -> ServiceProtocolError:
+    named = f" (named {op.name!r})" if op.name else ""
+    return ServiceProtocolError(
+        f"refusing a checkpoint log from another execution: the state of {arn!r} "
+        f"(execution id {execution_id!r}) holds the EXECUTION operation {op.id!r}{named}, "
+        "which belongs to a different execution"
+    )
 
 
 def _failed(error: ErrorObject) -> InvocationOutput:
@@ -347,6 +365,12 @@ def run_invocation(
         if exc.retryable:
             raise
         return _api_failure(exc)
+    finally:
+        # However the invocation ends (a service error, a crash, a
+        # KeyboardInterrupt), unwind the workflow so its ``finally`` blocks
+        # run and no imperative thread stays blocked; a no-op once it has
+        # finished or suspended.
+        replay.close()
 
 
 _OUTCOME_ACTIONS = frozenset({OperationAction.SUCCEED, OperationAction.FAIL})

@@ -57,6 +57,21 @@ from durable.testing._sqlite import (
     StoreError,
     WallClock,
 )
+from durable.testing.determinism import (
+    CrashPoint,
+    DeterminismReport,
+    NondeterminismFound,
+    check_determinism,
+)
+from durable.testing.unit import (
+    Call,
+    Matcher,
+    ScriptError,
+    SimulationError,
+    SimulationResult,
+    WorkflowScript,
+    simulate,
+)
 
 __all__ = [
     "CallbackAnswer",
@@ -82,6 +97,19 @@ __all__ = [
     "DurableTestRunner",
     "operations_from_history",
     "result_from_history",
+    # determinism checks (Hypothesis is imported when they run)
+    "CrashPoint",
+    "DeterminismReport",
+    "NondeterminismFound",
+    "check_determinism",
+    # unit-test helpers; the matchers (step, wait, ...) live in durable.testing.unit
+    "Call",
+    "Matcher",
+    "ScriptError",
+    "SimulationError",
+    "SimulationResult",
+    "WorkflowScript",
+    "simulate",
     # the SQLite store of the `durable` command line
     "SqliteService",
     "SqliteStore",
@@ -95,3 +123,12 @@ __all__ = [
     "OperationStatus",
     "OperationType",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``durable.testing.strategies`` needs Hypothesis: loaded on first use only.
+    if name == "strategies":
+        import importlib
+
+        return importlib.import_module("durable.testing.strategies")
+    raise AttributeError(f"module 'durable.testing' has no attribute {name!r}")
