@@ -110,6 +110,7 @@ from durable.retries import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable.saga import CompensationError, CompensationFailure, CompensationReport, Saga
 from durable.waits import (
     WaitForConditionConfig,
     WaitForConditionDecision,
@@ -120,6 +121,10 @@ from durable.waits import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompensationError",
+    "CompensationFailure",
+    "CompensationReport",
+    "Saga",
     "BatchCompletionError",
     "BatchItem",
     "BatchItemStatus",
