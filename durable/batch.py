@@ -421,7 +421,21 @@ def _error_dict(error: ErrorObject | None) -> dict[str, Any] | None:
 
 
 def _error_object(data: dict[str, Any]) -> ErrorObject:
+    """An item's error from its stored form; fields of the wrong type are
+    refused (``ValueError`` naming the field: the serializer reports it as a
+    ``SerDesError``), never passed on to fail later in some other way."""
+    for key in ("ErrorMessage", "ErrorType", "ErrorData"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"a batch item's error field {key} must be a string, got "
+                f"{type(value).__name__}"
+            )
     trace = data.get("StackTrace")
+    if trace is not None and not (
+        isinstance(trace, list | tuple) and all(isinstance(line, str) for line in trace)
+    ):
+        raise ValueError("a batch item's error field StackTrace must be a list of strings")
     return ErrorObject(
         message=data.get("ErrorMessage"),
         type=data.get("ErrorType"),
