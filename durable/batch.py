@@ -428,8 +428,7 @@ def _error_object(data: dict[str, Any]) -> ErrorObject:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise ValueError(
-                f"a batch item's error field {key} must be a string, got "
-                f"{type(value).__name__}"
+                f"a batch item's error field {key} must be a string, got {type(value).__name__}"
             )
     trace = data.get("StackTrace")
     if trace is not None and not (

@@ -76,7 +76,8 @@ def _decode(payload: str | None) -> Any:
     try:
         return EXTENDED_TYPES_SERDES.deserialize(payload, SerDesContext())
     except Exception:
-        return payload
+        # Written by a custom serializer: plain JSON if it is that, else the text.
+        return _decode_json(payload)
 
 
 def _decode_json(payload: str | None) -> Any:
