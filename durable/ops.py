@@ -220,14 +220,12 @@ class Wait(Descriptor):
     def __attrs_post_init__(self) -> None:
         s = self.seconds
         if isinstance(s, bool) or not isinstance(s, int):
-            raise ValidationError(f"wait {self.name!r}: seconds must be an int, got {s!r}")
+            raise ValidationError(f"{self.label}: seconds must be an int, got {s!r}")
         if s < 1:
-            raise ValidationError(
-                f"wait {self.name!r}: duration must be at least 1 second, got {s} s"
-            )
+            raise ValidationError(f"{self.label}: duration must be at least 1 second, got {s} s")
         if s > MAX_WAIT_SECONDS:
             raise ValidationError(
-                f"wait {self.name!r}: duration is {s} s; the service allows at most "
+                f"{self.label}: duration is {s} s; the service allows at most "
                 f"{MAX_WAIT_SECONDS} s (366 days)"
             )
 

@@ -290,7 +290,9 @@ class Context:
 
     def wait(self, duration: Duration | int, name: str | None = None) -> Wait:
         """A durable pause of ``duration`` (a ``Duration`` or whole seconds, at least 1)."""
-        seconds = as_duration(duration, what=f"wait {name!r} duration").seconds
+        seconds = as_duration(
+            duration, what=(f"wait {name!r} duration" if name else "unnamed wait duration")
+        ).seconds
         return Wait(seconds=seconds, name=name)
 
     # -- logging and introspection -------------------------------------------

@@ -60,7 +60,9 @@ def default_client() -> Any:
                     connect_timeout=5,
                     read_timeout=50,
                     user_agent_extra=USER_AGENT,
-                    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+                    # total_max_attempts counts the first attempt; botocore's
+                    # max_attempts would count retries only (MAX_ATTEMPTS + 1).
+                    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                 ),
             )
         return _default_client

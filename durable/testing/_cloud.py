@@ -579,7 +579,7 @@ def _make_client(region: str | None, endpoint_url: str | None) -> Any:
             config=Config(
                 connect_timeout=5,
                 read_timeout=30,
-                retries={"mode": "standard", "max_attempts": 5},
+                retries={"mode": "standard", "total_max_attempts": 5},
                 user_agent_extra="durable-testing",
             ),
         )

@@ -781,7 +781,9 @@ class LocalService:
             # optional, protocol.md §3.3).
             rest: list[Operation] | None = _visible(execution.operations)
         else:
-            rest = execution.pages.pop(marker, None)
+            # A pure read: a retried request (its answer lost) gets the same
+            # page again.  Markers are forgotten when the next invocation begins.
+            rest = execution.pages.get(marker)
         if rest is None:
             raise _invalid(f"unknown or expired marker {marker!r}")
         return self._page(execution, rest, limit=min(max_items or 100, self.page_size))
