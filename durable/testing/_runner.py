@@ -522,11 +522,14 @@ class LocalRunner:
             16); the checkpoint log is the same whatever the number.
 
     Virtual time and callbacks: a callback with a timeout is a timer like any
-    other, so when nothing else can happen first the runner moves the clock
-    to its deadline and the callback times out.  To answer such a callback,
-    use ``on_callback``, or answer from inside the execution (a step body may
-    call ``send_callback_success``); ``resume`` returns PENDING, ready for an
-    answer by hand, only when nothing at all is scheduled.
+    other, but while a callback is open and there is no ``on_callback``
+    responder, the runner does not move the clock on its own: ``resume``
+    returns PENDING so the test can answer the callback
+    (``send_callback_success`` / ``_failure`` / ``_heartbeat``) or let time
+    pass with ``advance`` (which fires the timeout, or a retry of the
+    submitter step, when due).  With a responder, the runner moves the clock
+    to the next timer, timeout or scheduled answer by itself; a step body may
+    also answer from inside the execution.
 
     Chained invokes: targets registered with ``register_function`` run after
     the invocation that started them; a durable target runs as a child
