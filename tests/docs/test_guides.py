@@ -88,13 +88,20 @@ def _run_bash(block: Block, where: str, cwd: Path) -> None:
 
 def run_guide(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """Run ``path``'s blocks; return how many ran (or were parsed)."""
+    return run_blocks(blocks(path), path, tmp_path, monkeypatch)
+
+
+def run_blocks(
+    found: list[Block], path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """Run ``found`` (blocks of ``path``) by the rules above; return how many ran."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     written: list[str] = []
     namespace: dict[str, Any] = {"__name__": f"guide_{path.stem.replace('-', '_')}"}
     count = 0
     try:
-        for block in blocks(path):
+        for block in found:
             where = f"{path.relative_to(ROOT)}:{block.line}"
             first = _first_line(block)
             if block.lang == "text":

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.docs.blocks import section_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +66,15 @@ def test_the_walkthrough_runs_from_an_empty_directory(tmp_path: Path) -> None:
     )
     assert gate.returncode != 0
     assert "divergent" in gate.stdout and "'invoice'" in gate.stdout
+
+
+def test_the_first_example_runs_in_both_styles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's yield-style workflow and its imperative twin, with the
+    asserts that follow them."""
+    from tests.docs.test_guides import run_blocks
+
+    found = section_blocks(ROOT / "README.md", "A workflow")
+    assert [b.file_name for b in found if b.file_name] == ["orders.py", "orders_imperative.py"]
+    assert run_blocks(found, ROOT / "README.md", tmp_path, monkeypatch) == 3
