@@ -75,6 +75,9 @@ class ReplaySafeLogger:
         if _is_stdlib_logger(target):
             # Report the caller's line, not this wrapper's.
             kwargs.setdefault("stacklevel", 3)
+        elif type(target).__module__.startswith("aws_lambda_powertools."):
+            # Powertools' Logger counts its own method as level 2.
+            kwargs.setdefault("stacklevel", 4)
         getattr(target, method)(msg, *args, **kwargs)
 
     def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:

@@ -62,7 +62,7 @@ from durable.core._ids import operation_id
 from durable.core._log import identity_mismatch
 from durable.core._logger import LoggerHolder
 from durable.core._table import HANDLERS, READERS
-from durable.errors import UsageError
+from durable.errors import ExecutionError, UsageError
 from durable.model import TERMINAL_STATUSES, Operation, OperationStatus, OperationType
 from durable.ops import Descriptor, LoggerLike
 
@@ -207,6 +207,9 @@ class Replay:
         self._runnable: collections.deque[_Task] = collections.deque([self._root])
         self._checkpoint_waiters: dict[_Task, None] = {}
         self._refreshed_at: datetime | None = None
+        # The first ExecutionError (e.g. NonDeterminismError) thrown into the
+        # workflow: it ends the execution even if the workflow catches it.
+        self._fatal: ExecutionError | None = None
         self._started = False
         self._ended = False
         self._broken: BaseException | None = None
@@ -353,6 +356,15 @@ class Replay:
             hasattr(result, "send") and hasattr(result, "throw") and hasattr(result, "close")
         ):
             return _Frame(result, ctx, None, None)
+        if isinstance(result, types.AsyncGeneratorType):
+            result.aclose().close()  # never started: nothing to unwind
+            return Failure(
+                UsageError(
+                    f"{_name_of(fn)} is an async generator (an `async def` that also "
+                    "yields); a workflow is either a generator (`yield ctx.step(...)`) or "
+                    "an `async def` (`await ctx.step(...)`), not both"
+                )
+            )
         if isinstance(result, Descriptor):
             return Failure(
                 UsageError(
@@ -510,6 +522,8 @@ class Replay:
                     request = gen.send(outcome.value)
                 else:
                     assert isinstance(outcome, Failure)
+                    if self._fatal is None and isinstance(outcome.error, ExecutionError):
+                        self._fatal = outcome.error
                     request = gen.throw(outcome.error)
             except StopIteration as stop:
                 stack.pop()
@@ -536,6 +550,11 @@ class Replay:
                 # The workflow yielded: start an operation.
                 if type(request) is Started:
                     started = request
+                elif self._fatal is not None:
+                    # After a fatal error the workflow caught, nothing new
+                    # starts: each operation raises the same error again.
+                    outcome = Failure(self._fatal)
+                    continue
                 else:
                     answer = self.begin_operation(frame.ctx, request)
                     if type(answer) is not Started:
@@ -615,7 +634,14 @@ class Replay:
         if root.state is _State.DONE:
             assert root.outcome is not None
             self._ended = True
-            self._actions.append(Finish(outcome=root.outcome))
+            outcome = root.outcome
+            fatal = self._fatal
+            if fatal is not None and not (type(outcome) is Failure and outcome.error is fatal):
+                # The workflow caught an error that must end the execution
+                # (``except Exception`` around an operation): a log that no
+                # longer matches the code must not end SUCCEEDED.
+                outcome = Failure(fatal)
+            self._actions.append(Finish(outcome=outcome))
             return
         if self._runnable or self._body_waiters or self._checkpoint_waiters:
             return
@@ -640,6 +666,8 @@ class Replay:
         parked = list(self._parked)
         failure = self._close_all()
         self._ended = True
+        if self._fatal is not None:
+            failure = Failure(self._fatal)  # caught by the workflow, still fatal
         if failure is not None:
             self._actions.append(Finish(outcome=failure))
             return

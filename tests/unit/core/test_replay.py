@@ -383,19 +383,25 @@ class TestNonDeterminism:
         error = finish_error(invoke(wf, log.operations))
         assert "name checkpoint='first' current='second'" in str(error)
 
-    def test_the_workflow_may_catch_the_error_but_nothing_is_written(self) -> None:
-        """Non-determinism is raised where the operation is yielded; no update is sent."""
+    def test_the_workflow_may_catch_the_error_but_it_still_ends_the_execution(self) -> None:
+        """Non-determinism is raised where the operation is yielded, so an
+        ``except`` block can clean up; but the execution fails with it, and
+        no update is sent."""
+        cleaned = []
 
         def wf(event: Any, ctx: durable.Context) -> Any:
             try:
                 yield ctx.step(lambda _: 1, name="b")
             except NonDeterminismError:
+                cleaned.append(True)
                 return "caught"
 
         log = LogBuilder()
         log.step("a", result=1)
         trace = invoke(wf, log.operations)
-        assert finish_value(trace) == "caught" and trace.requests == []
+        assert cleaned == [True]
+        assert isinstance(finish_error(trace), NonDeterminismError)
+        assert trace.requests == []
 
 
 class TestMisuse:
@@ -754,3 +760,62 @@ def test_close_unwinds_a_workflow_stopped_half_way() -> None:
     assert replay.done
     replay.close()  # a second close does nothing
     assert unwound == ["finally"]
+
+
+@pytest.mark.parametrize("then", ["return", "wait"])
+def test_a_caught_nondeterminism_error_still_fails_the_execution(then: str) -> None:
+    """``except Exception`` around an operation must not turn a log that no
+    longer matches the code into a success (or a suspension)."""
+    from durable.testing import LocalRunner
+
+    def first(event: Any, ctx: durable.Context) -> Any:
+        return (yield ctx.step(lambda _: 1, name="charge"))
+
+    def changed(event: Any, ctx: durable.Context) -> Any:
+        try:
+            yield ctx.step(lambda _: 2, name="refund")  # the log holds 'charge' here
+        except Exception:
+            if then == "wait":
+                yield ctx.wait(Duration.from_seconds(60), name="later")
+            return "swallowed"
+        return "unreachable"
+
+    log = LocalRunner(first).run({}).log
+    actions = Replay(changed, {}, log, NOW).next_actions()
+    end = actions[-1]
+    assert isinstance(end, Finish) and isinstance(end.outcome, Failure)
+    assert isinstance(end.outcome.error, NonDeterminismError)
+    assert "'charge'" in str(end.outcome.error) and "'refund'" in str(end.outcome.error)
+
+
+def test_an_async_generator_workflow_is_refused_with_the_reason() -> None:
+    async def wf(event: Any, ctx: durable.Context) -> Any:
+        yield ctx.step(lambda _: 1, name="a")
+
+    actions = Replay(wf, {}, {}, NOW).next_actions()
+    end = actions[-1]
+    assert isinstance(end, Finish) and isinstance(end.outcome, Failure)
+    assert isinstance(end.outcome.error, UsageError)
+    assert "async generator" in str(end.outcome.error) and "wf" in str(end.outcome.error)
+
+
+def test_powertools_logger_lines_point_at_the_workflow() -> None:
+    """With aws-lambda-powertools' Logger, the location is the caller's line."""
+    import io
+    import json as _json
+
+    from aws_lambda_powertools import Logger
+
+    stream = io.StringIO()
+    logger = Logger(service="t", logger_handler=logging.StreamHandler(stream))
+
+    def wf(event: Any, ctx: durable.Context) -> Any:
+        ctx.logger.info("hello")  # the line the log must point at
+        return (yield ctx.step(lambda _: 1, name="a"))
+
+    from durable.testing import LocalRunner
+
+    LocalRunner(wf, logger=logger).run({})
+    record = _json.loads(stream.getvalue().splitlines()[0])
+    assert record["message"] == "hello"
+    assert record["location"].startswith("wf:")
