@@ -217,7 +217,16 @@ NonDeterministicExecutionError = NonDeterminismError
 class ServiceProtocolError(ExecutionError):
     """The service (or whatever produced the invocation event) sent something
     that cannot be valid: a malformed event, an unknown enum value, a record
-    missing a required field. The message lists the path of each bad field."""
+    missing a required field. The message lists the path of each bad field.
+
+    Where it is found decides the outcome.  A malformed invocation event, or
+    a malformed answer to a checkpoint or state request, is raised out of the
+    Lambda handler: the fault is the service's and may be passing, so
+    Lambda's retry of the invocation, with a fresh event, is the remedy, as
+    for a transport error.  State that decodes but cannot belong to this
+    execution (another execution's log, an input that is not JSON) fails the
+    execution: the invocation returns FAILED, before any workflow code runs.
+    """
 
     wire_type = _REF + "ExecutionError"
 

@@ -175,6 +175,15 @@ def _fitting_prefix(text: str, budget: int) -> int:
     return low
 
 
+def _text_of(exc: BaseException) -> str:
+    """``str(exc)``, or a description of the failure when ``__str__`` itself
+    raises (the error must still be recorded under its own type)."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"<str() of the {type(exc).__name__} raised {type(failure).__name__}: {failure}>"
+
+
 @attrs.frozen(kw_only=True)
 class ErrorObject:
     """Why an operation or an execution failed (protocol.md §2.3)."""
@@ -200,7 +209,7 @@ class ErrorObject:
                 stack_trace=exc.stack_trace,
             )
         else:
-            error = cls(message=str(exc), type=wire_type_of(exc))
+            error = cls(message=_text_of(exc), type=wire_type_of(exc))
         return error.fitted()
 
     def json_size(self) -> int:

@@ -97,6 +97,29 @@ def _positive(name: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
+def _duration(instance: Any, attribute: Any, value: Any) -> None:
+    """A delay field must be a ``Duration`` (whose own validator refuses
+    negative seconds); a bare number would only fail when a retry is decided."""
+    if not isinstance(value, Duration):
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a Duration, "
+            f"got {type(value).__name__}: {value!r} (write Duration(5) for five seconds)"
+        )
+
+
+def _rate(instance: Any, attribute: Any, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(
+            f"{type(instance).__name__}.{attribute.name} must be a finite number above 0, "
+            f"got {value!r}"
+        )
+
+
 def _is_retryable(
     error: Exception,
     patterns: Sequence[ErrorPattern] | None,
@@ -124,9 +147,9 @@ class RetryStrategyConfig:
     attempt including the first."""
 
     max_attempts: int = attrs.field(default=3, validator=_positive("max_attempts"))
-    initial_delay: Duration = Duration(5)
-    max_delay: Duration = Duration(300)
-    backoff_rate: float = 2.0
+    initial_delay: Duration = attrs.field(default=Duration(5), validator=_duration)
+    max_delay: Duration = attrs.field(default=Duration(300), validator=_duration)
+    backoff_rate: float = attrs.field(default=2.0, validator=_rate)
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
     retryable_errors: Sequence[ErrorPattern] | None = None
     retryable_error_types: Sequence[type[BaseException]] | None = None
@@ -138,9 +161,9 @@ class LinearRetryStrategyConfig:
     at ``max_delay``, then jittered."""
 
     max_attempts: int = attrs.field(default=6, validator=_positive("max_attempts"))
-    initial_delay: Duration = Duration(1)
-    increment: Duration = Duration(1)
-    max_delay: Duration = Duration(300)
+    initial_delay: Duration = attrs.field(default=Duration(1), validator=_duration)
+    increment: Duration = attrs.field(default=Duration(1), validator=_duration)
+    max_delay: Duration = attrs.field(default=Duration(300), validator=_duration)
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
     retryable_errors: Sequence[ErrorPattern] | None = None
     retryable_error_types: Sequence[type[BaseException]] | None = None

@@ -17,7 +17,7 @@ import attrs
 
 from durable.config import Duration
 from durable.errors import ValidationError, WaitForConditionError
-from durable.retries import JitterStrategy, RandomSource, _system_random
+from durable.retries import JitterStrategy, RandomSource, _duration, _rate, _system_random
 
 __all__ = [
     "WaitForConditionConfig",
@@ -70,9 +70,9 @@ class WaitStrategyConfig(Generic[T]):
 
     should_continue_polling: Callable[[T], bool] = attrs.field(validator=_callable)
     max_attempts: int = attrs.field(default=60, validator=_positive_attempts)
-    initial_delay: Duration = Duration(5)
-    max_delay: Duration = Duration(300)
-    backoff_rate: float = 1.5
+    initial_delay: Duration = attrs.field(default=Duration(5), validator=_duration)
+    max_delay: Duration = attrs.field(default=Duration(300), validator=_duration)
+    backoff_rate: float = attrs.field(default=1.5, validator=_rate)
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
 
 

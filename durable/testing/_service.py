@@ -67,7 +67,7 @@ __all__ = [
 #: Where virtual time starts: a fixed instant, so runs are reproducible.
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 MAX_ERROR_BYTES = 32_768
-MAX_PAYLOAD_CHARS = 6 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 #: Failed invocations in a row after which the service fails the execution.
 MAX_FAILED_INVOCATIONS = 5
 #: Seconds the service waits before re-invoking after a failed invocation.
@@ -918,11 +918,13 @@ class LocalService:
             size = len(json.dumps(_error_json(update.error)).encode())
             if size > MAX_ERROR_BYTES:
                 raise _invalid(f"{where}: Error is {size} bytes; the limit is {MAX_ERROR_BYTES}")
-        if update.payload is not None and len(update.payload) > MAX_PAYLOAD_CHARS:
-            raise _invalid(
-                f"{where}: Payload is {len(update.payload)} characters; "
-                f"the limit is {MAX_PAYLOAD_CHARS}"
-            )
+        if update.payload is not None:
+            # Bytes of UTF-8, as the service counts them (protocol decision Q9).
+            size = _utf8_len(update.payload)
+            if size > MAX_PAYLOAD_BYTES:
+                raise _invalid(
+                    f"{where}: Payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+                )
 
     def _apply(
         self,
