@@ -964,7 +964,7 @@ class LocalService:
             start_timestamp=now,
         )
         if kind is OperationType.STEP:
-            return self._apply_step(base, existing, status, update, now, where)
+            return step_after_update(base, status, update, now, where)
         if kind is OperationType.WAIT:
             if action is OperationAction.START:
                 if existing is not None:
@@ -1139,58 +1139,60 @@ class LocalService:
                     tenant_id=options_.tenant_id,
                 )
 
-    def _apply_step(
-        self,
-        base: Operation,
-        existing: Operation | None,
-        status: OperationStatus | None,
-        update: OperationUpdate,
-        now: Timestamp,
-        where: str,
-    ) -> Operation:
-        action = update.action
-        details = base.step_details or StepDetails(attempt=0)
-        attempt = details.attempt or 0
-        if action is OperationAction.START:
-            if status not in (None, OperationStatus.READY):
-                raise _invalid(f"{where}: a step can only start when new or READY, not {status}")
-            return attrs.evolve(
-                base, status=OperationStatus.STARTED, step_details=StepDetails(attempt=attempt)
-            )
-        if status not in (None, OperationStatus.STARTED, OperationStatus.READY):
-            raise _invalid(f"{where}: the step is {status.value if status else status}")
-        if action is OperationAction.SUCCEED:
-            return attrs.evolve(
-                base,
-                status=OperationStatus.SUCCEEDED,
-                end_timestamp=now,
-                step_details=StepDetails(attempt=attempt + 1, result=update.payload),
-            )
-        if action is OperationAction.FAIL:
-            return attrs.evolve(
-                base,
-                status=OperationStatus.FAILED,
-                end_timestamp=now,
-                step_details=StepDetails(attempt=attempt + 1, error=update.error),
-            )
-        options = update.step_options
-        if options is None:
-            raise _invalid(f"{where}: RETRY requires StepOptions")
-        if update.error is not None and update.payload is not None:
-            raise _invalid(f"{where}: RETRY must not carry both Error and Payload")
-        delay = options.next_attempt_delay_seconds
-        if not 1 <= delay <= MAX_WAIT_SECONDS:
-            raise _invalid(f"{where}: NextAttemptDelaySeconds must be 1-{MAX_WAIT_SECONDS}")
+
+def step_after_update(
+    base: Operation,
+    status: OperationStatus | None,
+    update: OperationUpdate,
+    now: Timestamp,
+    where: str,
+) -> Operation:
+    """The STEP record ``base`` (now ``status``; ``None`` if new) after
+    ``update``, as the service applies it; ``where`` prefixes the message of
+    the ``InvalidParameterValueException`` an invalid update gets."""
+    action = update.action
+    details = base.step_details or StepDetails(attempt=0)
+    attempt = details.attempt or 0
+    if action is OperationAction.START:
+        if status not in (None, OperationStatus.READY):
+            raise _invalid(f"{where}: a step can only start when new or READY, not {status}")
+        return attrs.evolve(
+            base, status=OperationStatus.STARTED, step_details=StepDetails(attempt=attempt)
+        )
+    if status not in (None, OperationStatus.STARTED, OperationStatus.READY):
+        raise _invalid(f"{where}: the step is {status.value if status else status}")
+    if action is OperationAction.SUCCEED:
         return attrs.evolve(
             base,
-            status=OperationStatus.PENDING,
-            step_details=StepDetails(
-                attempt=attempt + 1,
-                next_attempt_timestamp=Timestamp(now + delay * 1000),
-                result=update.payload,
-                error=update.error,
-            ),
+            status=OperationStatus.SUCCEEDED,
+            end_timestamp=now,
+            step_details=StepDetails(attempt=attempt + 1, result=update.payload),
         )
+    if action is OperationAction.FAIL:
+        return attrs.evolve(
+            base,
+            status=OperationStatus.FAILED,
+            end_timestamp=now,
+            step_details=StepDetails(attempt=attempt + 1, error=update.error),
+        )
+    options = update.step_options
+    if options is None:
+        raise _invalid(f"{where}: RETRY requires StepOptions")
+    if update.error is not None and update.payload is not None:
+        raise _invalid(f"{where}: RETRY must not carry both Error and Payload")
+    delay = options.next_attempt_delay_seconds
+    if not 1 <= delay <= MAX_WAIT_SECONDS:
+        raise _invalid(f"{where}: NextAttemptDelaySeconds must be 1-{MAX_WAIT_SECONDS}")
+    return attrs.evolve(
+        base,
+        status=OperationStatus.PENDING,
+        step_details=StepDetails(
+            attempt=attempt + 1,
+            next_attempt_timestamp=Timestamp(now + delay * 1000),
+            result=update.payload,
+            error=update.error,
+        ),
+    )
 
 
 class _Overlay(Mapping[str, Operation]):

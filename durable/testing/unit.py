@@ -131,6 +131,7 @@ from durable.ops import (
 )
 from durable.runtime import run_step_body
 from durable.serdes import deserialize, serialize
+from durable.testing._service import step_after_update
 
 __all__ = [
     "Call",
@@ -691,38 +692,9 @@ class _Engine:
             start_timestamp=now,
         )
         if kind is OperationType.STEP:
-            details = base.step_details or StepDetails()
-            attempt = details.attempt or 0
-            if action is OperationAction.START:
-                return attrs.evolve(
-                    base,
-                    status=OperationStatus.STARTED,
-                    step_details=attrs.evolve(details, attempt=attempt),
-                )
-            if action is OperationAction.SUCCEED:
-                return attrs.evolve(
-                    base,
-                    status=OperationStatus.SUCCEEDED,
-                    end_timestamp=now,
-                    step_details=StepDetails(attempt=attempt + 1, result=update.payload),
-                )
-            if action is OperationAction.FAIL:
-                return attrs.evolve(
-                    base,
-                    status=OperationStatus.FAILED,
-                    end_timestamp=now,
-                    step_details=StepDetails(attempt=attempt + 1, error=update.error),
-                )
-            delay = update.step_options.next_attempt_delay_seconds if update.step_options else 1
-            return attrs.evolve(
-                base,
-                status=OperationStatus.PENDING,
-                step_details=StepDetails(
-                    attempt=attempt + 1,
-                    error=update.error,
-                    result=update.payload,
-                    next_attempt_timestamp=timestamp(self.now + timedelta(seconds=delay)),
-                ),
+            # Exactly as the service applies it (the local service's rules).
+            return step_after_update(
+                base, previous.status if previous else None, update, now, f"update {update.id}"
             )
         if kind is OperationType.CONTEXT:
             if action is OperationAction.START:
