@@ -58,6 +58,7 @@ import enum
 import functools
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -204,6 +205,25 @@ def _structure_str(value: Any, _: Any) -> str:
     raise TypeError(f"expected a string, got {_describe(value)}")
 
 
+#: The service model's OperationId: 1-64 characters of ``[a-zA-Z0-9-_]``.
+_OPERATION_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _structure_operation_id(value: Any, _: Any) -> str | None:
+    """An operation's ``Id`` or ``ParentId``: refused by name when it cannot
+    be one, instead of being stored and failing later in some other way."""
+    if value is None:
+        return None
+    text = _structure_str(value, str)
+    if _OPERATION_ID.fullmatch(text) is None:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise ValueError(
+            f"{shown!r} is not an operation id (1-64 characters of A-Z, a-z, 0-9, '-', '_'; "
+            f"this one has {len(text)})"
+        )
+    return text
+
+
 def _structure_int(value: Any, _: Any) -> int:
     if type(value) is int:
         return value
@@ -336,7 +356,9 @@ def _record_structure_factory(cl: type, conv: cattrs.Converter) -> Callable[[Any
     absent_means_none: list[str] = []
     for field in attrs.fields(cl):
         wire = names[field.name]
-        if field.default is attrs.NOTHING:
+        if cl is Operation and field.name in ("id", "parent_id"):
+            overrides[field.name] = override(rename=wire, struct_hook=_structure_operation_id)
+        elif field.default is attrs.NOTHING:
             if _is_optional(field.type):
                 absent_means_none.append(wire)
             overrides[field.name] = override(rename=wire)
@@ -435,6 +457,7 @@ def _operation_structure_factory(
             )
     step_details_hook = conv.get_structure_hook(StepDetails)
     timestamp = _structure_timestamp
+    id_form = _OPERATION_ID.fullmatch
     low, high = MILLISECONDS_THRESHOLD, _MAX_MS
 
     def step_details(raw: Any) -> Any:
@@ -460,6 +483,8 @@ def _operation_structure_factory(
         sub_type = get("SubType")
         if (
             type(op_id) is not str
+            or id_form(op_id) is None
+            or (parent_id is not None and id_form(parent_id) is None)
             or op_type is None
             or status is None
             or (parent_id is not None and type(parent_id) is not str)

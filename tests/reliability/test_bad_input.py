@@ -530,12 +530,6 @@ def test_the_table_covers_every_kind_the_issue_lists() -> None:
         assert kind in labels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: operation ids of the wrong form (''/spaces/65 chars) are accepted by "
-    "durable.wire and silently ignored; the run then fails later with an unrelated "
-    "CheckpointError (see the report of issue 9 part 2 for the proposed wire.py check)",
-)
 @pytest.mark.parametrize("bad_id", ["", "a b", "x" * 65])
 def test_an_operation_id_of_the_wrong_form_is_refused_by_name(bad_id: str) -> None:
     observed = handled(_event(_step(Id=bad_id)))()

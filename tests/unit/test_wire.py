@@ -784,12 +784,15 @@ errors = st.builds(
 )
 opt_errors = st.none() | errors
 
+#: Operation ids as the service model defines them (1-64 of [A-Za-z0-9_-]).
+operation_ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
+
 operations = st.builds(
     Operation,
-    id=texts,
+    id=operation_ids,
     type=st.sampled_from(OperationType),
     status=st.sampled_from(OperationStatus),
-    parent_id=opt_texts,
+    parent_id=st.none() | operation_ids,
     name=opt_texts,
     sub_type=opt_texts,
     start_timestamp=opt_timestamps,
