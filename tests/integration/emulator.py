@@ -68,6 +68,8 @@ __all__ = [
     "to_jsonable",
 ]
 
+from tests.relay import RelayHandler
+
 logger = logging.getLogger(__name__)
 
 #: A Lambda handler: ``handler(event, lambda_context) -> dict``.
@@ -1166,10 +1168,8 @@ class EmulatorHarness:
 # The Lambda API as a deployed function's caller sees it
 # ---------------------------------------------------------------------------
 
+
 #: Response headers not relayed by the front (hop-by-hop, or set by its own server).
-_NOT_RELAYED = frozenset({"connection", "content-length", "date", "server", "transfer-encoding"})
-
-
 class _FrontServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -1178,39 +1178,12 @@ class _FrontServer(ThreadingHTTPServer):
         super().__init__((LOCALHOST, 0), _FrontRequestHandler)
 
 
-class _FrontRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+class _FrontRequestHandler(RelayHandler):
     server: _FrontServer
+    log_name = "lambda api front"
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+    def serve(self, body: bytes) -> None:
         self.server.front._serve(self, body)
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("lambda api front: " + format, *args)
-
-    def _reply(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in _NOT_RELAYED:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
 
 
 @dataclass
@@ -1292,7 +1265,7 @@ class LambdaApiFront:
         except Exception as exc:  # answer, never leave the client hanging
             logger.exception("lambda api front failed")
             message = json.dumps({"Type": "Service", "message": repr(exc)}).encode("utf-8")
-            request._reply(
+            request.reply(
                 500,
                 {"Content-Type": "application/json", "X-Amzn-ErrorType": "ServiceException"},
                 message,
@@ -1306,7 +1279,7 @@ class LambdaApiFront:
                 "this front only starts durable executions: an Invoke with "
                 f"InvocationType=Event and a DurableExecutionName (got {kind}, {execution_name})"
             )
-            request._reply(
+            request.reply(
                 400,
                 {
                     "Content-Type": "application/json",
@@ -1325,7 +1298,7 @@ class LambdaApiFront:
         )
         with self._lock:
             self.starts.append(FrontStart(function_name, execution_name, arn, payload))
-        request._reply(
+        request.reply(
             202,
             {"X-Amz-Durable-Execution-Arn": arn, "X-Amz-Executed-Version": "$LATEST"},
             b"",
@@ -1345,6 +1318,6 @@ class LambdaApiFront:
         )
         try:
             with urllib.request.urlopen(forwarded, timeout=self.http_timeout) as response:
-                request._reply(response.status, dict(response.headers.items()), response.read())
+                request.reply(response.status, dict(response.headers.items()), response.read())
         except urllib.error.HTTPError as exc:
-            request._reply(exc.code, dict(exc.headers.items()), exc.read())
+            request.reply(exc.code, dict(exc.headers.items()), exc.read())

@@ -45,9 +45,9 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
+from tests.relay import RelayHandler
 from tests.reliability.faults import (
     CHECKPOINT,
     CONNECT_FAILED,
@@ -94,45 +94,17 @@ class _Server(ThreadingHTTPServer):
         super().__init__((LOCALHOST, 0), _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    # One request per connection: a dropped or reset connection never
-    # takes a pooled keep-alive connection of another request with it.
-    protocol_version = "HTTP/1.0"
+class _Handler(RelayHandler):
     server: _Server
+    not_relayed = _HOP_BY_HOP
+    log_name = "fault proxy"
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+    def serve(self, body: bytes) -> None:
         try:
             self.server.proxy._serve(self, body)
         except Exception:  # answer, never leave the client hanging
             logger.exception("fault proxy failed")
             self.reply(500, {"X-Amzn-ErrorType": "ServiceException"}, b'{"message": "proxy"}')
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fault proxy: " + format, *args)
-
-    def reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
 
     def drop(self) -> None:
         """Close without an answer (the client reads EOF)."""
