@@ -186,3 +186,33 @@ def test_harness_requires_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     with pytest.raises(RuntimeError, match="credentials"):
         EmulatorHarness().start()
+
+
+def test_a_stalled_skipped_time_execution_is_invoked_once_more(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    """With nothing running and no wake-up pending, ``wait`` asks the emulator
+    for one more invocation (the lost wake-up of a skipped-time timer); the
+    stall here is a callback nobody answers, so the execution stays RUNNING
+    and the second invocation suspends again."""
+    import durable
+    from durable.lambda_ import handle
+
+    @durable.workflow
+    def waits_for_a_person(event: Any, ctx: durable.Context) -> Any:
+        callback = yield ctx.create_callback(name="person")
+        return (yield callback.result())
+
+    harness = emulator_factory()
+    harness.register(
+        "person",
+        lambda event, context: handle(
+            waits_for_a_person, event, context, boto3_client=harness.client
+        ),
+    )
+    arn = harness.start_execution("person", {})
+    with pytest.raises(TimeoutError, match="RUNNING"):
+        harness.wait(arn, timeout=harness.STALL_SECONDS + 2.5)
+    nudges = harness.nudges[arn]
+    assert 1 <= nudges <= harness.MAX_NUDGES
+    assert [r.output_status for r in harness.invocations(arn)] == ["PENDING"] * (1 + nudges)
