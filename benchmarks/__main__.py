@@ -393,6 +393,27 @@ def _rss_growth(kind: str, n: int, max_concurrency: int | None, sdk: str) -> flo
     return float(out.strip().splitlines()[-1])
 
 
+def _add_times_and_threads(
+    suite: Suite, name: str, samples: dict[str, list[Sample]], *, per: str
+) -> None:
+    """The median wall and CPU milliseconds and threads started, one row each."""
+    suite.add(
+        name,
+        f"wall ms per {per}",
+        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        f"CPU ms per {per}",
+        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
+    )
+    suite.add(
+        name,
+        "threads started",
+        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
+    )
+
+
 def fanout(suite: Suite, kind: str, n: int, max_concurrency: int | None = None) -> None:
     """A map over ``n`` items (each one step) or a parallel of ``n`` branches
     (each one step), a whole execution through each SDK's own handler."""
@@ -423,21 +444,7 @@ def fanout(suite: Suite, kind: str, n: int, max_concurrency: int | None = None) 
         memory[sdk] = _peak_memory(lambda sdk=sdk: sc.run_execution(sdk, workflows)) / 2**20
         rss[sdk] = _rss_growth(kind, n, max_concurrency, sdk) / 1024
     name = _fanout_label(kind, n, max_concurrency)
-    suite.add(
-        name,
-        "wall ms per execution",
-        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
-    )
-    suite.add(
-        name,
-        "CPU ms per execution",
-        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
-    )
-    suite.add(
-        name,
-        "threads started",
-        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
-    )
+    _add_times_and_threads(suite, name, samples, per="execution")
     suite.add(
         name,
         "threads alive at once, peak",
@@ -479,21 +486,7 @@ def fanout_runners(suite: Suite, n: int) -> None:
     reps, warmup = (1, 0) if not suite.quick and n >= 1_000 else (suite.reps, suite.warmup)
     samples = _alternate(suite, SDKS, once, reps=reps, warmup=warmup)
     name = f"map N={n:,} (unlimited), first run on each SDK's local test runner"
-    suite.add(
-        name,
-        "wall ms per execution",
-        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
-    )
-    suite.add(
-        name,
-        "CPU ms per execution",
-        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
-    )
-    suite.add(
-        name,
-        "threads started",
-        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
-    )
+    _add_times_and_threads(suite, name, samples, per="execution")
     if reps == 1:
         suite.notes.append(f"{name}: one run each, no warm-up")
 
@@ -522,22 +515,8 @@ def fanout_replay(suite: Suite, n: int) -> None:
         prepared = sc.prepare(sdk, workflows, log)
         memory[sdk] = _peak_memory(lambda p=prepared: sc.invoke(p)) / 2**20
     name = f"replay of the finished map N={n:,} ({len(log):,} operations)"
-    suite.add(
-        name,
-        "wall ms per invocation",
-        {sdk: _median(s, lambda x: x.wall) * 1e3 for sdk, s in samples.items()},
-    )
-    suite.add(
-        name,
-        "CPU ms per invocation",
-        {sdk: _median(s, lambda x: x.cpu) * 1e3 for sdk, s in samples.items()},
-    )
+    _add_times_and_threads(suite, name, samples, per="invocation")
     suite.add(name, "peak traced memory MiB", memory)
-    suite.add(
-        name,
-        "threads started",
-        {sdk: _median(s, lambda x: x.threads) for sdk, s in samples.items()},
-    )
     suite.add(name, "checkpoint calls", {sdk: float(s[0].calls) for sdk, s in samples.items()})
     suite.notes.append(
         f"{name}: no step body ran in any SDK; branch functions re-run: "
