@@ -68,7 +68,7 @@ __all__ = [
     "to_jsonable",
 ]
 
-from tests.relay import RelayHandler
+from tests.relay import RelayHandler, RelayServer
 
 logger = logging.getLogger(__name__)
 
@@ -1242,7 +1242,7 @@ class FrontStart:
     payload: str
 
 
-class LambdaApiFront:
+class LambdaApiFront(RelayServer):
     """The Lambda API of a deployed durable function, on 127.0.0.1, in front of a harness.
 
     The emulator has no ``Invoke`` that starts an execution; the real
@@ -1261,44 +1261,12 @@ class LambdaApiFront:
         self.http_timeout = http_timeout
         self.starts: list[FrontStart] = []
         self._lock = threading.Lock()
-        self._server: _FrontServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    def __enter__(self) -> LambdaApiFront:
-        self.start()
-        return self
+    server_name = "lambda-api-front"
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            msg = "front not started"
-            raise RuntimeError(msg)
-        return f"http://{LOCALHOST}:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        if self._server is not None:
-            msg = "front already started"
-            raise RuntimeError(msg)
-        self._server = _FrontServer(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="lambda-api-front",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        server.server_close()
+    def make_server(self) -> _FrontServer:
+        return _FrontServer(self)
 
     def _serve(self, request: _FrontRequestHandler, body: bytes) -> None:
         try:

@@ -47,7 +47,7 @@ import urllib.parse
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
-from tests.relay import RelayHandler
+from tests.relay import RelayHandler, RelayServer
 from tests.reliability.faults import (
     CHECKPOINT,
     CONNECT_FAILED,
@@ -116,7 +116,7 @@ class _Handler(RelayHandler):
         self.close_connection = True
 
 
-class FaultProxy:
+class FaultProxy(RelayServer):
     """Forward to ``target_url``, injecting ``plan``'s faults (recorded in ``ledger``)."""
 
     def __init__(
@@ -141,44 +141,14 @@ class FaultProxy:
         self.calls: dict[str, int] = {CHECKPOINT: 0, GET_STATE: 0}
         self.forwarded: list[Forwarded] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    # -- lifecycle ---------------------------------------------------------
+    # -- lifecycle (start, stop, url: RelayServer) ---------------------------
 
-    def __enter__(self) -> FaultProxy:
-        self.start()
-        return self
+    server_name = "fault-proxy"
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("fault proxy not started")
-        return f"http://{LOCALHOST}:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("fault proxy already started")
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fault-proxy",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        server.server_close()
+    def make_server(self) -> _Server:
+        return _Server(self)
 
     # -- what the service did with retried ClientTokens ---------------------
 
